@@ -1,0 +1,1 @@
+"""Subcommands of the `router-ext` console script, one module each."""

@@ -1,0 +1,98 @@
+"""The running service: engines, the writer, the bus, and the one ingest function."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from prometheus_client import CollectorRegistry
+
+from router_ext.bus import Bus
+from router_ext.db import create_schema, make_engine
+from router_ext.errors import RouterExtError
+from router_ext.labels import Capped, event_type
+from router_ext.queries import Reader
+from router_ext.records import Row
+from router_ext.settings import Settings
+from router_ext.telemetry import IngestMetrics
+from router_ext.writer import Ack, Writer
+
+log = logging.getLogger(__name__)
+Hook = Callable[[], Awaitable[None]]
+
+
+class RouterExt:
+    """One instance per process. Adapters call :meth:`ingest`; streams read :attr:`bus`."""
+
+    def __init__(self, settings: Settings, registry: CollectorRegistry | None = None) -> None:
+        self.settings = settings
+        self.registry = registry if registry is not None else CollectorRegistry()
+        self.metrics = IngestMetrics(self.registry, settings.backend)
+        self.writer_engine = make_engine(settings, writer=True)
+        self.reader_engine = make_engine(settings, writer=False)
+        self.reader = Reader(self.reader_engine)
+        self.writer = Writer(self.writer_engine, max_queue=settings.write_queue_size,
+                             batch_max=settings.write_batch_max)
+        self.bus = Bus(settings.subscriber_queue_size)
+        self.started_at = time.time()
+        self.on_start: list[Hook] = []
+        self.on_stop: list[Hook] = []
+        self._source_label = Capped(50)
+        self.writer.listeners.append(self.bus.publish)
+        self.bus.on_drop.append(
+            lambda sub: self.metrics.dropped.labels(sub.transport, "slow_consumer").inc())
+        self.bus.on_count.append(
+            lambda transport, n: self.metrics.subscribers.labels(transport).set(n))
+        self.metrics.queue_depth.set_function(lambda: self.writer.depth)
+
+    @property
+    def last_id(self) -> int:
+        """The newest committed event id."""
+        return self.writer.last_id
+
+    async def start(self) -> None:
+        """Create the schema if needed, start the writer and every registered component."""
+        await asyncio.to_thread(create_schema, self.writer_engine)
+        await self.writer.start()
+        for hook in self.on_start:
+            await hook()
+
+    async def stop(self) -> None:
+        """End streams, stop components, drain the writer, close the database."""
+        self.bus.close()
+        for hook in reversed(self.on_stop):
+            try:
+                await hook()
+            except Exception:
+                log.exception("stop hook %r failed", hook)
+        await self.writer.stop()
+        self.writer_engine.dispose()
+        self.reader_engine.dispose()
+
+    async def ingest(self, rows: list[Row], transport: str) -> list[Ack]:
+        """Store normalized rows; returns one ack per row once committed."""
+        started = time.perf_counter()
+        try:
+            acks = await self.writer.insert(rows)
+        except RouterExtError as exc:
+            self.reject(transport, exc)
+            raise
+        self.metrics.ingest_duration.labels(transport).observe(time.perf_counter() - started)
+        duplicates = sum(1 for ack in acks if ack.duplicate)
+        if duplicates:
+            self.metrics.duplicate.labels(transport).inc(duplicates)
+        for row, ack in zip(rows, acks, strict=True):
+            if not ack.duplicate:
+                self.metrics.received.labels(
+                    transport, self._source_label(row["source_app"]),
+                    event_type(row["hook_event_type"])).inc()
+        return acks
+
+    def reject(self, transport: str, exc: RouterExtError) -> None:
+        """Count a refused request under a bounded reason."""
+        reason = {"too_large": "too_large", "unauthorized": "unauthorized",
+                  "overloaded": "rate_limited", "unavailable": "unavailable"}.get(exc.kind,
+                                                                                  "invalid")
+        self.metrics.rejected.labels(transport, reason).inc()

@@ -1,0 +1,81 @@
+"""Engines for the one writer and the readers, with the SQLite pragmas the design needs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.pool import NullPool, QueuePool
+from sqlmodel import SQLModel
+
+from router_ext import models  # noqa: F401  (registers the tables)
+from router_ext.settings import Settings
+
+BUSY_TIMEOUT_MS = 5_000
+
+
+def _normalize_url(url: str) -> str:
+    # Accept the plain scheme people paste; psycopg 3 is the driver we ship.
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://"):]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    return url
+
+
+def _sqlite_pragmas(synchronous: str, *, writer: bool) -> Any:
+    def on_connect(dbapi_conn: Any, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute(f"PRAGMA synchronous={synchronous}")
+        cur.execute("PRAGMA foreign_keys=ON")
+        if writer:
+            cur.execute("PRAGMA cache_size=-65536")  # 64 MiB page cache for the writer
+        else:
+            cur.execute("PRAGMA query_only=ON")  # readers can never write by mistake
+        cur.close()
+
+    return on_connect
+
+
+def make_engine(settings: Settings, *, writer: bool) -> Engine:
+    """An engine: one connection for the writer, a small pool for readers."""
+    url = _normalize_url(settings.database_url)
+    if settings.backend == "sqlite":
+        path = settings.sqlite_path()
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            url,
+            poolclass=QueuePool,
+            pool_size=1 if writer else 4,
+            max_overflow=0 if writer else 4,
+            connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000},
+        )
+        event.listen(engine, "connect", _sqlite_pragmas(settings.sqlite_synchronous,
+                                                        writer=writer))
+        return engine
+    return create_engine(
+        url,
+        pool_size=2 if writer else 5,
+        max_overflow=0 if writer else 5,
+        pool_pre_ping=True,
+        connect_args={"connect_timeout": 5},
+    )
+
+
+def create_schema(engine: Engine) -> None:
+    """Create the tables and indexes that do not exist yet."""
+    SQLModel.metadata.create_all(engine)
+
+
+def make_throwaway_engine(url: str) -> Engine:
+    """An engine with no pooling, for one-off tools (import, checks)."""
+    return create_engine(_normalize_url(url), poolclass=NullPool)
+
+
+def ping(engine: Engine) -> None:
+    """Raise if the database cannot answer."""
+    with engine.connect() as conn:
+        conn.execute(text("SELECT 1"))

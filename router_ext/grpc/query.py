@@ -1,0 +1,69 @@
+"""QueryService: events with cursor paging, filter options, sessions."""
+
+from __future__ import annotations
+
+import grpc
+
+from router_ext.core import RouterExt
+from router_ext.errors import InvalidInput, NotFound
+from router_ext.records import to_proto
+from router_ext.v1 import query_pb2, query_pb2_grpc, types_pb2
+
+from .convert import session_proto
+from .status import unary_errors
+from .stream import event_filter
+
+MAX_LIMIT = 1000
+
+
+def _limit(value: int, default: int) -> int:
+    if value < 0 or value > MAX_LIMIT:
+        raise InvalidInput(f"'limit' must be between 1 and {MAX_LIMIT}", field="limit")
+    return value or default
+
+
+class QueryServicer(query_pb2_grpc.QueryServiceServicer):
+    """Reads never touch the writer."""
+
+    def __init__(self, core: RouterExt) -> None:
+        self.core = core
+
+    @unary_errors
+    async def ListEvents(self, request: query_pb2.ListEventsRequest,
+                         context: grpc.aio.ServicerContext) -> query_pb2.ListEventsResponse:
+        limit = _limit(request.limit, 300)
+        rows = await self.core.reader.recent(
+            event_filter(request.filter), limit,
+            before_id=request.before_id if request.HasField("before_id") else None,
+            after_id=request.after_id if request.HasField("after_id") else None,
+        )
+        next_before = rows[0]["id"] if len(rows) == limit else 0
+        return query_pb2.ListEventsResponse(events=[to_proto(r) for r in rows],
+                                            next_before_id=next_before)
+
+    @unary_errors
+    async def GetFilterOptions(self, request: query_pb2.GetFilterOptionsRequest,
+                               context: grpc.aio.ServicerContext) -> query_pb2.FilterOptions:
+        options = await self.core.reader.filter_options()
+        return query_pb2.FilterOptions(**options)
+
+    @unary_errors
+    async def ListSessions(self, request: query_pb2.ListSessionsRequest,
+                           context: grpc.aio.ServicerContext
+                           ) -> query_pb2.ListSessionsResponse:
+        rows = await self.core.reader.sessions(
+            source=request.source, project=request.project, label=request.label,
+            status=request.status, limit=_limit(request.limit, 100),
+            started_before_ms=request.started_before_ms,
+        )
+        return query_pb2.ListSessionsResponse(sessions=[session_proto(r) for r in rows])
+
+    @unary_errors
+    async def GetSession(self, request: query_pb2.GetSessionRequest,
+                         context: grpc.aio.ServicerContext) -> types_pb2.Session:
+        if not request.id:
+            raise InvalidInput("'id' is required", field="id")
+        row = await self.core.reader.session(request.id)
+        if row is None:
+            raise NotFound(f"no session with id {request.id!r}")
+        return session_proto(row)

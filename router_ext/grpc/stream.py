@@ -1,0 +1,55 @@
+"""StreamService.Subscribe: replay from the database, then live, through router_ext.live."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import grpc
+
+from router_ext.bus import BusClosed, EventFilter, SubscriberBehind
+from router_ext.core import RouterExt
+from router_ext.live import Heartbeat, follow
+from router_ext.v1 import stream_pb2, stream_pb2_grpc, types_pb2
+
+RESUME_KEY = "resume-after-id"
+
+
+def event_filter(msg: types_pb2.EventFilter) -> EventFilter:
+    """The bus filter for a protobuf EventFilter."""
+    return EventFilter.of(msg.source_apps, msg.session_ids, msg.hook_event_types)
+
+
+class StreamServicer(stream_pb2_grpc.StreamServiceServicer):
+    """Each subscriber gets its own bounded queue; falling behind ends the call, not the server."""
+
+    def __init__(self, core: RouterExt) -> None:
+        self.core = core
+
+    async def Subscribe(self, request: stream_pb2.SubscribeRequest,
+                        context: grpc.aio.ServicerContext
+                        ) -> AsyncIterator[stream_pb2.StreamMessage]:
+        after_id = request.after_id if request.HasField("after_id") else None
+        if after_id is not None and after_id < 0:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "'after_id' must be >= 0")
+        events = follow(
+            self.core.reader, self.core.bus, event_filter(request.filter), after_id=after_id,
+            live_from_id=self.core.last_id, include_updates=request.include_updates,
+            heartbeat_seconds=self.core.settings.heartbeat_seconds, transport="grpc",
+        )
+        try:
+            async for item in events:
+                if isinstance(item, Heartbeat):
+                    yield stream_pb2.StreamMessage(
+                        heartbeat=stream_pb2.Heartbeat(last_id=item.last_id))
+                elif item.kind == "update":
+                    yield stream_pb2.StreamMessage(update=item.proto())
+                else:
+                    yield stream_pb2.StreamMessage(event=item.proto())
+        except SubscriberBehind as exc:
+            context.set_trailing_metadata(((RESUME_KEY, str(exc.resume_after_id)),))
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
+        except BusClosed as exc:
+            context.set_trailing_metadata(((RESUME_KEY, str(exc.resume_after_id)),))
+            await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
+        finally:
+            await events.aclose()

@@ -1,0 +1,107 @@
+"""The two tables: `events` (append-only log) and `harness_sessions` (one row per run).
+
+JSON columns hold JSON text: the writer stores what the client sent after validating it, so
+nothing is decoded and encoded again on the ingest path.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Column, Index, Integer, Text, text
+from sqlmodel import Field, SQLModel
+
+_ID_TYPE = BigInteger().with_variant(Integer, "sqlite")
+
+
+class Event(SQLModel, table=True):
+    """One stored event. `id` is the stream cursor; `event_uid` makes retries idempotent."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        Index("ix_events_source_app_id", "source_app", "id"),
+        Index("ix_events_session_id_id", "session_id", "id"),
+        Index("ix_events_hook_event_type_id", "hook_event_type", "id"),
+        Index("ix_events_tool_name_id", "tool_name", "id"),
+        Index("ix_events_agent_id", "agent_id"),
+        Index("ix_events_timestamp", "timestamp"),
+        Index(
+            "ix_events_hitl_pending",
+            "hitl_status",
+            sqlite_where=text("hitl_status IS NOT NULL"),
+            postgresql_where=text("hitl_status IS NOT NULL"),
+        ),
+    )
+
+    # INTEGER on SQLite so the id is the rowid (a BIGINT key would be a second index).
+    id: int | None = Field(
+        default=None,
+        sa_column=Column(_ID_TYPE, primary_key=True, autoincrement=True),
+    )
+    event_uid: str = Field(max_length=128, unique=True, nullable=False)
+    source_app: str = Field(max_length=256)
+    session_id: str = Field(max_length=256)
+    hook_event_type: str = Field(max_length=128)
+    payload: str = Field(sa_column=Column(Text, nullable=False))
+    timestamp: int = Field(sa_column=Column(BigInteger, nullable=False))
+    received_at: int = Field(sa_column=Column(BigInteger, nullable=False))
+    model_name: str | None = Field(default=None, max_length=256)
+    chat: str | None = Field(default=None, sa_column=Column(Text))
+    summary: str | None = Field(default=None, sa_column=Column(Text))
+    human_in_the_loop: str | None = Field(default=None, sa_column=Column(Text))
+    human_in_the_loop_status: str | None = Field(default=None, sa_column=Column(Text))
+    hitl_status: str | None = Field(default=None, max_length=32)
+    host: str | None = Field(default=None, max_length=256)
+    agent_id: str | None = Field(default=None, max_length=256)
+    tool_name: str | None = Field(default=None, max_length=256)
+    tool_use_id: str | None = Field(default=None, max_length=256)
+    # Top-level fields a sender added beyond the known ones, kept as a JSON object.
+    extra: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class HarnessSession(SQLModel, table=True):
+    """One Claude Code session (interactive), Ralph task (ralph) or harness job (api)."""
+
+    __tablename__ = "harness_sessions"
+    __table_args__ = (
+        Index("ix_harness_sessions_started_at", "started_at"),
+        Index("ix_harness_sessions_last_event_at", "last_event_at"),
+        Index("ix_harness_sessions_source_started", "source", "started_at"),
+        Index("ix_harness_sessions_project", "project"),
+        Index("ix_harness_sessions_label", "label"),
+        Index("ix_harness_sessions_status", "status"),
+        Index("ix_harness_sessions_claude_session_id", "claude_session_id"),
+    )
+
+    id: str = Field(primary_key=True, max_length=300)
+    source: str = Field(max_length=32)
+    source_app: str | None = Field(default=None, max_length=256)
+    project: str | None = Field(default=None, max_length=512)
+    label: str | None = Field(default=None, max_length=256)
+    task_id: str | None = Field(default=None, max_length=256)
+    task_title: str | None = Field(default=None, sa_column=Column(Text))
+    loop_id: str | None = Field(default=None, max_length=256)
+    status: str = Field(default="running", max_length=32)
+    started_at: int = Field(sa_column=Column(BigInteger, nullable=False))
+    completed_at: int | None = Field(default=None, sa_column=Column(BigInteger))
+    last_event_at: int = Field(sa_column=Column(BigInteger, nullable=False))
+    duration_ms: int | None = Field(default=None, sa_column=Column(BigInteger))
+    success: bool | None = None
+    error: str | None = Field(default=None, sa_column=Column(Text))
+    exit_code: int | None = None
+    tool_calls_count: int = 0
+    tool_failures_count: int = 0
+    prompts_count: int = 0
+    subagents_count: int = 0
+    model: str | None = Field(default=None, max_length=256)
+    input_tokens: int = Field(default=0, sa_column=Column(BigInteger, nullable=False,
+                                                          server_default="0"))
+    output_tokens: int = Field(default=0, sa_column=Column(BigInteger, nullable=False,
+                                                           server_default="0"))
+    cache_read_tokens: int = Field(default=0, sa_column=Column(BigInteger, nullable=False,
+                                                               server_default="0"))
+    cache_creation_tokens: int = Field(default=0, sa_column=Column(BigInteger, nullable=False,
+                                                                   server_default="0"))
+    cost_usd: float = 0.0
+    # Per-model usage and cost as a JSON object {model: {input, output, ..., cost_usd}}.
+    model_usage: str | None = Field(default=None, sa_column=Column(Text))
+    num_turns: int | None = None
+    claude_session_id: str | None = Field(default=None, max_length=256)

@@ -1,0 +1,146 @@
+"""Event rows as the writer stores them, and their encodings for each surface.
+
+A row is a plain dict keyed by `events` column names. Plain dicts go straight into the
+writer's executemany; :class:`StoredEvent` wraps a committed row and caches its JSON and
+protobuf forms so a fan-out to many subscribers encodes each event once.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from router_ext.v1 import types_pb2
+
+Row = dict[str, Any]
+Kind = Literal["event", "update"]
+
+# The columns a row may carry besides `id`.
+COLUMNS = (
+    "event_uid", "source_app", "session_id", "hook_event_type", "payload", "timestamp",
+    "received_at", "model_name", "chat", "summary", "human_in_the_loop",
+    "human_in_the_loop_status", "hitl_status", "host", "agent_id", "tool_name", "tool_use_id",
+    "extra",
+)
+
+
+def _loads(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+def to_api(row: Row) -> dict[str, Any]:
+    """The /events JSON shape: the well-known dashboard's fields plus ours."""
+    out: dict[str, Any] = {}
+    extra = _loads(row.get("extra"))
+    if extra:
+        out.update(extra)
+    out.update({
+        "id": row["id"],
+        "event_uid": row["event_uid"],
+        "source_app": row["source_app"],
+        "session_id": row["session_id"],
+        "hook_event_type": row["hook_event_type"],
+        "payload": _loads(row["payload"]),
+        "timestamp": row["timestamp"],
+    })
+    for key in ("model_name", "summary", "host", "agent_id", "tool_name", "tool_use_id"):
+        if row.get(key) is not None:
+            out[key] = row[key]
+    if row.get("chat") is not None:
+        out["chat"] = _loads(row["chat"])
+    if row.get("human_in_the_loop") is not None:
+        out["humanInTheLoop"] = _loads(row["human_in_the_loop"])
+    if row.get("human_in_the_loop_status") is not None:
+        out["humanInTheLoopStatus"] = _loads(row["human_in_the_loop_status"])
+    return out
+
+
+def _hitl_proto(text: str | None) -> types_pb2.HumanInTheLoop | None:
+    data = _loads(text)
+    if not data:
+        return None
+    return types_pb2.HumanInTheLoop(
+        question=str(data.get("question") or ""),
+        type=str(data.get("type") or ""),
+        choices=[str(c) for c in data.get("choices") or []],
+        timeout_seconds=float(data.get("timeout") or 0),
+        response_websocket_url=str(data.get("responseWebSocketUrl") or ""),
+        requires_response=bool(data.get("requiresResponse", False)),
+    )
+
+
+def _hitl_status_proto(text: str | None) -> types_pb2.HumanInTheLoopStatus | None:
+    data = _loads(text)
+    if not data:
+        return None
+    response = data.get("response")
+    return types_pb2.HumanInTheLoopStatus(
+        status=str(data.get("status") or ""),
+        response_json="" if response is None else json.dumps(response),
+        responded_by=str(data.get("respondedBy") or ""),
+        responded_at_ms=int(data.get("respondedAt") or 0),
+        delivery=str(data.get("delivery") or ""),
+        delivery_error=str(data.get("deliveryError") or ""),
+    )
+
+
+def to_proto(row: Row) -> types_pb2.Event:
+    """The protobuf Event for a stored row."""
+    msg = types_pb2.Event(
+        id=row["id"],
+        event_uid=row["event_uid"],
+        source_app=row["source_app"],
+        session_id=row["session_id"],
+        hook_event_type=row["hook_event_type"],
+        payload_json=row["payload"],
+        timestamp_ms=row["timestamp"],
+        model_name=row.get("model_name") or "",
+        host=row.get("host") or "",
+        agent_id=row.get("agent_id") or "",
+        tool_name=row.get("tool_name") or "",
+        tool_use_id=row.get("tool_use_id") or "",
+        summary=row.get("summary") or "",
+        chat_json=row.get("chat") or "",
+    )
+    hitl = _hitl_proto(row.get("human_in_the_loop"))
+    if hitl is not None:
+        msg.human_in_the_loop.CopyFrom(hitl)
+    status = _hitl_status_proto(row.get("human_in_the_loop_status"))
+    if status is not None:
+        msg.human_in_the_loop_status.CopyFrom(status)
+    return msg
+
+
+@dataclass(slots=True)
+class StoredEvent:
+    """A committed row on its way to subscribers; encodings are built once, on first use."""
+
+    row: Row
+    kind: Kind = "event"
+    _api: dict[str, Any] | None = field(default=None, repr=False)
+    _json: str | None = field(default=None, repr=False)
+    _proto: types_pb2.Event | None = field(default=None, repr=False)
+
+    @property
+    def id(self) -> int:
+        """The event's id (the stream cursor)."""
+        return int(self.row["id"])
+
+    def api(self) -> dict[str, Any]:
+        """The /events JSON object."""
+        if self._api is None:
+            self._api = to_api(self.row)
+        return self._api
+
+    def json(self) -> str:
+        """The /events JSON object, encoded."""
+        if self._json is None:
+            self._json = json.dumps(self.api(), separators=(",", ":"))
+        return self._json
+
+    def proto(self) -> types_pb2.Event:
+        """The protobuf Event."""
+        if self._proto is None:
+            self._proto = to_proto(self.row)
+        return self._proto

@@ -1,0 +1,57 @@
+"""Run HTTP (uvicorn) and gRPC in one process and one event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import sys
+
+import uvicorn
+
+from router_ext.core import RouterExt
+from router_ext.settings import Settings
+from router_ext.web.app import create_app
+
+log = logging.getLogger(__name__)
+
+
+def bind_http(host: str, port: int) -> socket.socket:
+    """Bind the HTTP socket ourselves so port 0 resolves before anything is printed."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.setblocking(False)
+    return sock
+
+
+def _announce(host: str, http_port: int, grpc_port: int) -> None:
+    # The first line is machine-readable: tests and scripts parse it to find the ports.
+    print(f"http={host}:{http_port} grpc={host}:{grpc_port}", flush=True)
+    print(f"router-ext listening: dashboard http://{host}:{http_port}/ "
+          f"gRPC {host}:{grpc_port}", file=sys.stderr, flush=True)
+
+
+async def serve(settings: Settings) -> None:
+    """Serve until SIGINT or SIGTERM, then shut down gracefully (drain, end streams)."""
+    sock = bind_http(settings.host, settings.http_port)
+    settings = settings.with_(http_port=sock.getsockname()[1])
+    core = RouterExt(settings)
+    app = create_app(core, grpc_port=settings.grpc_port, on_ready=_announce)
+    config = uvicorn.Config(
+        app, lifespan="on", loop="asyncio", http="httptools", ws="websockets-sansio",
+        ws_max_size=settings.max_body_bytes, log_level="warning", access_log=False,
+        timeout_graceful_shutdown=5, timeout_keep_alive=30,
+    )
+    server = uvicorn.Server(config)
+    await server.serve(sockets=[sock])
+    if not server.started:
+        raise SystemExit(1)
+
+
+def run(settings: Settings) -> None:
+    """Blocking entry point for the CLI."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    asyncio.run(serve(settings))

@@ -1,0 +1,50 @@
+"""Prometheus collectors for the ingest path, registered in a registry passed in."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+
+from router_ext._version import __version__
+
+INGEST_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
+TRANSPORTS = ("http", "grpc", "ws", "otlp")
+STREAM_TRANSPORTS = ("ws", "grpc", "sse")
+REJECT_REASONS = ("invalid", "unauthorized", "too_large", "rate_limited", "unavailable")
+
+
+class IngestMetrics:
+    """Counters and histograms that every adapter updates."""
+
+    def __init__(self, registry: CollectorRegistry, storage_backend: str) -> None:
+        self.registry = registry
+        self.received = Counter(
+            "harness_events_received", "Events accepted, by transport, source and event type",
+            ["transport", "source", "event_type"], registry=registry)
+        self.rejected = Counter(
+            "harness_events_rejected", "Events refused, by transport and reason",
+            ["transport", "reason"], registry=registry)
+        self.duplicate = Counter(
+            "harness_events_duplicate", "Events acknowledged as already stored, by transport",
+            ["transport"], registry=registry)
+        self.ingest_duration = Histogram(
+            "harness_ingest_duration_seconds", "Time from request to committed ack",
+            ["transport"], buckets=INGEST_BUCKETS, registry=registry)
+        self.queue_depth = Gauge(
+            "harness_write_queue_depth", "Rows waiting for the writer", registry=registry)
+        self.subscribers = Gauge(
+            "harness_stream_subscribers", "Live stream subscribers, by transport",
+            ["transport"], registry=registry)
+        self.dropped = Counter(
+            "harness_stream_messages_dropped",
+            "Subscribers cut off for falling behind (they resume from their last id)",
+            ["transport", "reason"], registry=registry)
+        build = Info("harness_build", "router-ext build information", registry=registry)
+        build.info({"version": __version__, "storage_backend": storage_backend})
+        for transport in TRANSPORTS:
+            self.duplicate.labels(transport)
+            self.ingest_duration.labels(transport)
+            for reason in REJECT_REASONS:
+                self.rejected.labels(transport, reason)
+        for transport in STREAM_TRANSPORTS:
+            self.subscribers.labels(transport).set(0)
+            self.dropped.labels(transport, "slow_consumer")

@@ -1,0 +1,1 @@
+"""The HTTP adapter: Starlette routes, WebSocket streams and the dashboard."""

@@ -1,0 +1,118 @@
+"""The Starlette application, its lifespan, and the middleware every route shares."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from router_ext.core import RouterExt
+from router_ext.errors import RouterExtError
+from router_ext.grpc.server import GrpcServer
+
+from . import health
+from .body import error_response
+from .security import check_token
+
+ReadyCallback = Callable[[str, int, int], None]
+
+
+def build_routes(core: RouterExt) -> list[BaseRoute]:
+    """Every router-ext route, in match order (usable for mounting into another app)."""
+    routes: list[BaseRoute] = []
+    routes += health.routes(core)
+    return routes
+
+
+class TokenMiddleware:
+    """Refuses requests without the configured bearer token (pure ASGI, so streams pass)."""
+
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        self.app = app
+        self.token = token
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.token and scope["type"] in ("http", "websocket"):
+            from starlette.requests import HTTPConnection
+
+            try:
+                check_token(HTTPConnection(scope), self.token)
+            except RouterExtError as exc:
+                if scope["type"] == "websocket":
+                    await send({"type": "websocket.close", "code": 1008, "reason": exc.message})
+                    return
+                await error_response(exc)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+async def _router_ext_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RouterExtError)
+    return error_response(exc)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    return JSONResponse({"error": "http", "detail": exc.detail}, status_code=exc.status_code)
+
+
+def middleware(core: RouterExt) -> list[Middleware]:
+    """CORS from an explicit allow list (never a wildcard by default), then the token check."""
+    stack = []
+    if core.settings.cors_origins:
+        stack.append(Middleware(
+            CORSMiddleware, allow_origins=list(core.settings.cors_origins),
+            allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+            allow_headers=["authorization", "content-type"],
+        ))
+    stack.append(Middleware(TokenMiddleware, token=core.settings.token))
+    return stack
+
+
+def exception_handlers() -> dict[Any, Any]:
+    """JSON bodies for every error a route raises."""
+    return {RouterExtError: _router_ext_error, HTTPException: _http_error}
+
+
+@contextlib.asynccontextmanager
+async def run_core(core: RouterExt, *, grpc_port: int | None,
+                   on_ready: ReadyCallback | None = None) -> AsyncIterator[GrpcServer | None]:
+    """Start the core (and gRPC when a port is given); stop both in the right order."""
+    await core.start()
+    grpc_server = None
+    try:
+        if grpc_port is not None:
+            grpc_server = GrpcServer(core)
+            bound = await grpc_server.start(core.settings.host, grpc_port)
+            if on_ready is not None:
+                on_ready(core.settings.host, core.settings.http_port, bound)
+        yield grpc_server
+    finally:
+        core.bus.close()  # end live streams first so the grace period is not spent on them
+        if grpc_server is not None:
+            await grpc_server.stop()
+        await core.stop()
+
+
+def create_app(core: RouterExt, *, grpc_port: int | None = None,
+               on_ready: ReadyCallback | None = None) -> Starlette:
+    """The standalone HTTP app; its lifespan runs the core and, optionally, gRPC."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with run_core(core, grpc_port=grpc_port, on_ready=on_ready):
+            yield
+
+    app = Starlette(routes=build_routes(core), middleware=middleware(core),
+                    exception_handlers=exception_handlers(), lifespan=lifespan)
+    app.state.router_ext = core
+    return app

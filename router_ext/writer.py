@@ -1,0 +1,235 @@
+"""The one writer: a bounded queue drained into one transaction per batch (group commit).
+
+Callers await an ack that resolves only after the transaction holding their rows committed.
+All database writes go through here, which also keeps SQLite 3.40's WAL from ever seeing two
+writers at once. Database work runs on one dedicated thread so the event loop never blocks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, Engine, insert, select
+
+from router_ext.errors import Overloaded, Unavailable
+from router_ext.models import Event
+from router_ext.records import Row, StoredEvent
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+EVENTS = Event.__table__  # type: ignore[attr-defined]
+UID_CHUNK = 500
+
+# Runs inside the insert transaction with the rows just stored (the sessions fold).
+BatchHook = Callable[[Connection, list[Row]], None]
+# Runs on the event loop after commit with what was stored or updated (bus, metrics).
+CommitListener = Callable[[list[StoredEvent]], None]
+# An arbitrary write, run in its own transaction; returns (result, rows to announce as updates).
+WriteOp = Callable[[Connection], tuple[Any, list[Row]]]
+
+
+@dataclass(frozen=True, slots=True)
+class Ack:
+    """The outcome for one submitted row: its id, and whether it was already stored."""
+
+    id: int
+    event_uid: str
+    duplicate: bool
+
+
+@dataclass(slots=True)
+class _Insert:
+    rows: list[Row]
+    future: asyncio.Future[list[Ack]]
+
+
+@dataclass(slots=True)
+class _Op:
+    fn: WriteOp
+    future: asyncio.Future[Any]
+
+
+class Writer:
+    """Owns every write. Start with :meth:`start`, stop (draining) with :meth:`stop`."""
+
+    def __init__(self, engine: Engine, *, max_queue: int, batch_max: int) -> None:
+        self._engine = engine
+        self._max_queue = max_queue
+        self._batch_max = batch_max
+        self._queue: deque[_Insert | _Op] = deque()
+        self._queued_rows = 0
+        self._wakeup = asyncio.Event()
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="router-ext-writer")
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self.batch_hooks: list[BatchHook] = []
+        self.listeners: list[CommitListener] = []
+        self.last_id = 0
+        self.batches_committed = 0
+
+    @property
+    def depth(self) -> int:
+        """Rows waiting to be written."""
+        return self._queued_rows
+
+    async def start(self) -> None:
+        """Read the current last id and begin draining."""
+        loop = asyncio.get_running_loop()
+        self.last_id = await loop.run_in_executor(self._thread, self._read_last_id)
+        self._task = asyncio.create_task(self._run(), name="router-ext-writer")
+
+    async def stop(self) -> None:
+        """Refuse new writes, commit everything queued, then release the thread."""
+        self._closing = True
+        self._wakeup.set()
+        if self._task is not None:
+            await self._task
+        self._thread.shutdown(wait=True)
+
+    async def insert(self, rows: list[Row]) -> list[Ack]:
+        """Store rows (deduplicated by event_uid); resolves once they are committed."""
+        if self._closing:
+            raise Unavailable("the server is shutting down")
+        if self._queued_rows + len(rows) > self._max_queue:
+            raise Overloaded(f"the write queue is full ({self._max_queue} rows); retry later")
+        future: asyncio.Future[list[Ack]] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Insert(rows, future))
+        self._queued_rows += len(rows)
+        self._wakeup.set()
+        return await future
+
+    async def run(self, fn: WriteOp) -> Any:
+        """Run a write in its own transaction on the writer thread; returns fn's result."""
+        if self._closing:
+            raise Unavailable("the server is shutting down")
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Op(fn, future))
+        self._wakeup.set()
+        return await future
+
+    # -- the drain loop -------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            if not self._queue:
+                if self._closing:
+                    return
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            head = self._queue[0]
+            if isinstance(head, _Op):
+                self._queue.popleft()
+                await self._run_op(loop, head)
+            else:
+                await self._run_inserts(loop, self._take_inserts())
+
+    def _take_inserts(self) -> list[_Insert]:
+        batch: list[_Insert] = []
+        count = 0
+        while self._queue and isinstance(self._queue[0], _Insert):
+            item = self._queue[0]
+            if batch and count + len(item.rows) > self._batch_max:
+                break
+            self._queue.popleft()
+            batch.append(item)
+            count += len(item.rows)
+        return batch
+
+    async def _run_inserts(self, loop: asyncio.AbstractEventLoop, batch: list[_Insert]) -> None:
+        rows = [row for item in batch for row in item.rows]
+        try:
+            acks, stored = await loop.run_in_executor(self._thread, self._commit_rows, rows)
+        except Exception as exc:  # the database failed: every caller in the batch learns it
+            log.exception("insert batch of %d rows failed", len(rows))
+            error = Unavailable(f"the database write failed: {exc.__class__.__name__}")
+            for item in batch:
+                self._queued_rows -= len(item.rows)
+                if not item.future.done():
+                    item.future.set_exception(error)
+            return
+        self.batches_committed += 1
+        offset = 0
+        for item in batch:
+            self._queued_rows -= len(item.rows)
+            if not item.future.done():
+                item.future.set_result(acks[offset:offset + len(item.rows)])
+            offset += len(item.rows)
+        self._announce([StoredEvent(row) for row in stored])
+
+    async def _run_op(self, loop: asyncio.AbstractEventLoop, op: _Op) -> None:
+        try:
+            result, updated = await loop.run_in_executor(self._thread, self._commit_op, op.fn)
+        except Exception as exc:
+            if not op.future.done():
+                op.future.set_exception(exc)
+            return
+        if not op.future.done():
+            op.future.set_result(result)
+        self._announce([StoredEvent(row, "update") for row in updated])
+
+    def _announce(self, events: list[StoredEvent]) -> None:
+        if not events:
+            return
+        for listener in self.listeners:
+            try:
+                listener(events)
+            except Exception:  # a listener's bug must not stop the writer
+                log.exception("commit listener %r failed", listener)
+
+    # -- on the writer thread ---------------------------------------------------------------
+
+    def _read_last_id(self) -> int:
+        with self._engine.connect() as conn:
+            return int(conn.execute(select(EVENTS.c.id).order_by(EVENTS.c.id.desc())
+                                    .limit(1)).scalar() or 0)
+
+    def _existing_ids(self, conn: Connection, uids: Iterable[str]) -> dict[str, int]:
+        found: dict[str, int] = {}
+        unique = list(dict.fromkeys(uids))
+        for start in range(0, len(unique), UID_CHUNK):
+            chunk = unique[start:start + UID_CHUNK]
+            query = select(EVENTS.c.event_uid, EVENTS.c.id).where(EVENTS.c.event_uid.in_(chunk))
+            found.update({uid: int(id_) for uid, id_ in conn.execute(query)})
+        return found
+
+    def _commit_rows(self, rows: list[Row]) -> tuple[list[Ack], list[Row]]:
+        with self._engine.begin() as conn:
+            known = self._existing_ids(conn, (row["event_uid"] for row in rows))
+            fresh: list[Row] = []
+            pending: dict[str, Row] = {}
+            for row in rows:
+                uid = row["event_uid"]
+                if uid not in known and uid not in pending:
+                    pending[uid] = row
+                    fresh.append(row)
+            if fresh:
+                statement = insert(EVENTS).returning(EVENTS.c.id, sort_by_parameter_order=True)
+                ids = [int(r[0]) for r in conn.execute(statement, fresh)]
+                for row, id_ in zip(fresh, ids, strict=True):
+                    row["id"] = id_
+                for hook in self.batch_hooks:
+                    hook(conn, fresh)
+        acks: list[Ack] = []
+        for row in rows:
+            uid = row["event_uid"]
+            if uid in known:
+                acks.append(Ack(known[uid], uid, True))
+            elif pending[uid] is row:
+                acks.append(Ack(row["id"], uid, False))
+            else:
+                acks.append(Ack(pending[uid]["id"], uid, True))
+        if fresh:
+            self.last_id = max(self.last_id, fresh[-1]["id"])
+        return acks, fresh
+
+    def _commit_op(self, fn: WriteOp) -> tuple[Any, list[Row]]:
+        with self._engine.begin() as conn:
+            return fn(conn)

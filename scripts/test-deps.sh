@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs what the end-to-end tests talk to, when absent: the real Claude Code CLI (npm),
+# headless Chromium, PostgreSQL and Prometheus (Debian). Idempotent and quick when present.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+CLAUDE_VERSION="${CLAUDE_CODE_VERSION:-2.1.328}"
+CLAUDE_DIR=".cache/claude-code"
+
+need_apt=()
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
+{ command -v pg_ctl >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; } \
+  || need_apt+=(postgresql)
+if [ "${#need_apt[@]}" -gt 0 ]; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "test-deps: installing ${need_apt[*]}"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      "${need_apt[@]}" >/dev/null
+    # The Debian prometheus package starts a daemon on :9090; tests run their own.
+    { systemctl stop prometheus 2>/dev/null || pkill -x prometheus 2>/dev/null; } || true
+  else
+    echo "test-deps: missing ${need_apt[*]} (install them, or tests that need them fail in CI)"
+  fi
+fi
+
+if [ ! -x "$CLAUDE_DIR/node_modules/.bin/claude" ]; then
+  if command -v npm >/dev/null 2>&1; then
+    echo "test-deps: installing @anthropic-ai/claude-code@$CLAUDE_VERSION"
+    mkdir -p "$CLAUDE_DIR"
+    npm install --silent --no-audit --no-fund --prefix "$CLAUDE_DIR" \
+      "@anthropic-ai/claude-code@$CLAUDE_VERSION" >/dev/null
+  else
+    echo "test-deps: npm is missing; the Claude Code end-to-end tests cannot run"
+  fi
+fi

@@ -1,0 +1,30 @@
+"""Shared fixtures: a real server per test module on free ports, with its own database."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support import ServerProcess, start_server
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """A router-ext server with an empty SQLite database, shared by one test module."""
+    db = tmp_path_factory.mktemp("db") / "router-ext.db"
+    proc = start_server(f"sqlite:///{db}")
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def fresh_server(tmp_path: Path) -> Iterator[ServerProcess]:
+    """A server of its own for one test."""
+    proc = start_server(f"sqlite:///{tmp_path / 'router-ext.db'}")
+    yield proc
+    proc.stop()
+
+
+from tests.e2e.claude import claude  # noqa: E402,F401  (fixture for end-to-end tests)
