@@ -1,0 +1,1 @@
+"""Client-side pieces of router-ext: parsing Claude Code output, sending events."""
