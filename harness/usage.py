@@ -15,6 +15,7 @@ Standard library only, so hooks and scripts can import it without the server.
 
 from __future__ import annotations
 
+import copy
 import json
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -420,7 +421,8 @@ class TranscriptReader:
         state = state if isinstance(state, dict) else {}
         self.offset = _int(state.get("offset"))
         seen = state.get("seen")
-        self._dedup = _Deduper(seen if isinstance(seen, dict) else None)
+        # A private copy: the caller's state must not change under it.
+        self._dedup = _Deduper(copy.deepcopy(seen) if isinstance(seen, dict) else None)
         self.malformed_lines = _int(state.get("malformed_lines"))
 
     def state(self) -> dict[str, Any]:
