@@ -1,0 +1,156 @@
+"""Model prices and what usage costs.
+
+The packaged table is `router_ext/data/prices.json`; a file of the same shape named by
+Settings.prices_path (ROUTER_EXT_PRICES) replaces entries per model, so prices change without a
+release. Costs are exact arithmetic on token counts: cache writes are priced by TTL (5-minute or
+1-hour) when the split is known, else as 5-minute writes, which is what the API bills by default.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from harness.usage import ModelMap, ModelUsage
+
+PRICE_FIELDS = ("input", "output", "cache_write_5m", "cache_write_1h", "cache_read")
+PER = 1_000_000
+_PROVIDER_PREFIX = re.compile(r"^.*?(?=claude-)")  # bedrock `us.anthropic.`, `anthropic/`
+_SUFFIXES = (
+    re.compile(r"\[[^\]]*\]$"),           # claude-opus-4-6[1m]
+    re.compile(r"-v\d+(:\d+)?$"),         # bedrock -v1:0
+    re.compile(r"@\d{8}$"),               # vertex @20250929
+    re.compile(r"-\d{8}$"),               # dated snapshot -20251001
+    re.compile(r"-latest$"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Price:
+    """USD per million tokens of each kind."""
+
+    input: float
+    output: float
+    cache_write_5m: float
+    cache_write_1h: float
+    cache_read: float
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str) -> Price:
+        """Validate one table entry; a missing cache price follows the usual multipliers."""
+        if not isinstance(data, dict):
+            raise ValueError(f"{where}: each model's price must be an object")
+        if not _number(data.get("input")) or not _number(data.get("output")):
+            raise ValueError(f"{where}: 'input' and 'output' must be numbers")
+        base = float(data["input"])
+        defaults = {"cache_write_5m": base * 1.25, "cache_write_1h": base * 2.0,
+                    "cache_read": base * 0.1}
+        values: dict[str, float] = {}
+        for name in PRICE_FIELDS:
+            value: Any = data.get(name, defaults.get(name))
+            if not _number(value) or value < 0:
+                raise ValueError(f"{where}: '{name}' must be a non-negative number")
+            values[name] = float(value)
+        return cls(**values)
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def canonical_name(model: str) -> str:
+    """A model id without provider prefix, snapshot date or version suffix."""
+    name = _PROVIDER_PREFIX.sub("", model.strip().lower(), count=1)
+    for pattern in _SUFFIXES:
+        name = pattern.sub("", name)
+    return name
+
+
+@dataclass
+class Cost:
+    """The cost of a set of per-model usages."""
+
+    total_usd: float = 0.0
+    by_model: dict[str, float] = field(default_factory=dict)
+    # Models with no price and no cost of their own from the CLI: priced at 0.
+    unpriced: list[str] = field(default_factory=list)
+
+
+class PriceTable:
+    """Prices by canonical model name."""
+
+    def __init__(self, prices: dict[str, Price]) -> None:
+        self.prices = {canonical_name(name): price for name, price in prices.items()}
+
+    @classmethod
+    def from_json(cls, data: Any, where: str = "prices") -> PriceTable:
+        """A table from the JSON shape of prices.json."""
+        models = data.get("models") if isinstance(data, dict) else None
+        if not isinstance(models, dict):
+            raise ValueError(f"{where}: expected an object with a 'models' object")
+        return cls({str(name): Price.from_dict(value, f"{where}: {name}")
+                    for name, value in models.items()})
+
+    @classmethod
+    def load(cls, override_path: str = "") -> PriceTable:
+        """The packaged table, with the override file's entries on top."""
+        packaged = resources.files("router_ext").joinpath("data/prices.json").read_text()
+        table = cls.from_json(json.loads(packaged), "router_ext/data/prices.json")
+        if override_path:
+            path = Path(override_path).expanduser()
+            try:
+                data = json.loads(path.read_text())
+            except (OSError, ValueError) as exc:
+                raise ValueError(f"cannot read the price file {path}: {exc}") from exc
+            table.prices.update(cls.from_json(data, str(path)).prices)
+        return table
+
+    def price(self, model: str | None) -> Price | None:
+        """The price of a model, or None when the table does not know it."""
+        if not model:
+            return None
+        return self.prices.get(canonical_name(model))
+
+    def known(self, model: str | None) -> bool:
+        """True when the model has a price."""
+        return self.price(model) is not None
+
+    def model_cost(self, model: str, usage: ModelUsage) -> float | None:
+        """The cost of one model's usage from the table, or None when it has no price."""
+        price = self.price(model)
+        if price is None:
+            return None
+        five = usage.cache_creation_5m
+        hour = usage.cache_creation_1h
+        unsplit = max(0, usage.cache_creation_input_tokens - five - hour)
+        return (usage.input_tokens * price.input
+                + usage.output_tokens * price.output
+                + (five + unsplit) * price.cache_write_5m
+                + hour * price.cache_write_1h
+                + usage.cache_read_input_tokens * price.cache_read) / PER
+
+    def cost(self, models: ModelMap, *, prefer_reported: bool = False) -> Cost:
+        """Cost of per-model usage.
+
+        A model's own reported cost (the CLI's costUSD) is used when the table has no price,
+        or always when `prefer_reported`. A model with neither costs 0 and is listed unpriced.
+        """
+        out = Cost()
+        for model, usage in models.items():
+            computed = self.model_cost(model, usage)
+            reported = usage.cost_usd
+            if reported is not None and (prefer_reported or computed is None):
+                value = reported
+            elif computed is not None:
+                value = computed
+            else:
+                value = 0.0
+                if not usage.is_empty():
+                    out.unpriced.append(model)
+            out.by_model[model] = value
+            out.total_usd += value
+        return out
