@@ -1,0 +1,73 @@
+"""The operator dashboard: static HTML, CSS and JavaScript served at `/` and `/dashboard/`.
+
+The UI is plain files (no build step). They are found, in order, in the folder named by
+`ROUTER_EXT_DASHBOARD_DIR`, in `dashboard/` beside the package (a source checkout or an
+editable install), or in `router_ext/web/static/dashboard/` (a wheel that bundles them).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
+
+from router_ext.core import RouterExt
+
+_PACKAGE = Path(__file__).resolve().parent
+CANDIDATES = (_PACKAGE.parent.parent / "dashboard", _PACKAGE / "static" / "dashboard")
+
+# The page only talks to this origin; nothing is loaded from elsewhere.
+SECURITY_HEADERS = {
+    "content-security-policy": (
+        "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; "
+        "style-src 'self'; script-src 'self'; frame-ancestors 'none'"
+    ),
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+}
+
+
+def dashboard_dir() -> Path | None:
+    """The folder holding index.html, or None when the UI is not installed."""
+    configured = os.environ.get("ROUTER_EXT_DASHBOARD_DIR")
+    paths = [Path(configured)] if configured else list(CANDIDATES)
+    for path in paths:
+        if (path / "index.html").is_file():
+            return path
+    return None
+
+
+class _DashboardFiles(StaticFiles):
+    """Static files with security headers; revalidated each load so upgrades show at once."""
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        response = await super().get_response(path, scope)
+        response.headers.update(SECURITY_HEADERS)
+        response.headers["cache-control"] = "no-cache"
+        return response
+
+
+def routes(core: RouterExt) -> list[BaseRoute]:
+    """`/` redirects to `/dashboard/`, which serves the single-page UI."""
+    folder = dashboard_dir()
+
+    async def root(request: Request) -> Response:
+        if folder is None:
+            return Response("router-ext is running; the dashboard files are not installed.\n",
+                            media_type="text/plain")
+        return RedirectResponse("/dashboard/", status_code=307)
+
+    async def bare(request: Request) -> Response:
+        return RedirectResponse("/dashboard/", status_code=307)
+
+    found: list[BaseRoute] = [Route("/", root, methods=["GET", "HEAD"])]
+    if folder is not None:
+        found += [Route("/dashboard", bare, methods=["GET", "HEAD"]),
+                  Mount("/dashboard", app=_DashboardFiles(directory=folder, html=True),
+                        name="dashboard")]
+    return found

@@ -1,0 +1,197 @@
+"""Session timelines, analytics and Ralph loop summaries for the dashboard (blocking queries).
+
+Timelines ship compact events (a one-line text instead of the whole payload, whose tool output
+may be large); analytics read a bounded time window through the timestamp indexes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from typing import Any
+
+from sqlalchemy import Engine, case, func, select
+
+from router_ext.queries import EVENTS, SESSIONS
+from router_ext.records import Row
+
+from .dashboard_queries import DAY_MS, FAILURE_TYPES, TOOL_END_TYPES, _rows, model_rows
+
+TEXT_LIMIT = 240
+# Payload keys that best describe an event in one line, in order of preference.
+_TEXT_KEYS = ("prompt", "command", "file_path", "path", "pattern", "url", "query", "error",
+              "message", "last_assistant_message", "description", "reason", "source")
+
+
+def _short(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= TEXT_LIMIT else text[: TEXT_LIMIT - 1] + "…"
+
+
+def describe(payload: dict[str, Any]) -> str:
+    """One line saying what an event was about: the prompt, command, file, error..."""
+    tool_input = payload.get("tool_input")
+    for source in (tool_input if isinstance(tool_input, dict) else {}, payload):
+        for key in _TEXT_KEYS:
+            value = source.get(key)
+            if isinstance(value, str) and value:
+                return _short(value)
+    return ""
+
+
+def compact(row: Row) -> dict[str, Any]:
+    """A timeline entry: what happened, when, to which tool, how long it took."""
+    try:
+        payload = json.loads(row["payload"])
+    except ValueError:
+        payload = {}
+    payload = payload if isinstance(payload, dict) else {}
+    status = json.loads(row["human_in_the_loop_status"]) if row.get(
+        "human_in_the_loop_status") else None
+    duration = payload.get("duration_ms")
+    return {
+        "id": row["id"], "t": row["timestamp"], "type": row["hook_event_type"],
+        "session_id": row["session_id"], "tool": row.get("tool_name"),
+        "tool_use_id": row.get("tool_use_id"), "agent_id": row.get("agent_id"),
+        "agent_type": payload.get("agent_type") or payload.get("subagent_type"),
+        "model": row.get("model_name"), "text": describe(payload),
+        "error": _short(payload["error"]) if payload.get("error") else None,
+        "duration_ms": duration if isinstance(duration, int | float) else None,
+        "hitl": status,
+    }
+
+
+def session_keys(row: Row) -> list[str]:
+    """Event session ids that belong to a harness session (its id and its CC session)."""
+    return [k for k in dict.fromkeys((row["id"], row.get("claude_session_id"))) if k]
+
+
+def timeline(engine: Engine, keys: list[str], after_id: int, limit: int) -> dict[str, Any]:
+    """Compact events of these sessions after `after_id`, oldest first."""
+    e = EVENTS.c
+    query = select(EVENTS).where(e.session_id.in_(keys), e.id > after_id).order_by(
+        e.id).limit(limit)
+    rows = _rows(engine, query)
+    return {"events": [compact(r) for r in rows],
+            "next_after_id": rows[-1]["id"] if len(rows) == limit else None}
+
+
+# -- analytics -----------------------------------------------------------------------------
+
+def tool_usage(engine: Engine, since_ms: int) -> list[dict[str, Any]]:
+    """Finished tool calls and failures per tool since a time."""
+    e = EVENTS.c
+    query = select(e.tool_name, e.hook_event_type, func.count().label("n")).where(
+        e.timestamp >= since_ms, e.hook_event_type.in_(TOOL_END_TYPES)
+    ).group_by(e.tool_name, e.hook_event_type)
+    calls: Counter[str] = Counter()
+    failures: Counter[str] = Counter()
+    for row in _rows(engine, query):
+        tool = row["tool_name"] or "unknown"
+        calls[tool] += row["n"]
+        if row["hook_event_type"] in FAILURE_TYPES:
+            failures[tool] += row["n"]
+    return [{"tool": t, "calls": n, "failures": failures[t]} for t, n in calls.most_common(30)]
+
+
+def _payloads(engine: Engine, types: tuple[str, ...], since_ms: int,
+              cap: int = 5000) -> list[dict[str, Any]]:
+    e = EVENTS.c
+    query = select(e.payload, e.tool_name, e.timestamp).where(
+        e.timestamp >= since_ms, e.hook_event_type.in_(types)).order_by(e.id.desc()).limit(cap)
+    out = []
+    for row in _rows(engine, query):
+        try:
+            payload = json.loads(row["payload"])
+        except ValueError:
+            continue
+        if isinstance(payload, dict):
+            out.append({**payload, "_tool": row["tool_name"], "_t": row["timestamp"]})
+    return out
+
+
+def subagent_spawns(engine: Engine, since_ms: int) -> list[dict[str, Any]]:
+    """SubagentStart events per agent type (the newest 5000 in the window)."""
+    counts = Counter(str(p.get("agent_type") or "unknown")
+                     for p in _payloads(engine, ("SubagentStart",), since_ms))
+    return [{"agent_type": k, "count": n} for k, n in counts.most_common(20)]
+
+
+def top_errors(engine: Engine, since_ms: int) -> list[dict[str, Any]]:
+    """The most frequent tool failures and session errors."""
+    groups: dict[tuple[str, str], dict[str, Any]] = {}
+    for p in _payloads(engine, FAILURE_TYPES, since_ms):
+        key = (p["_tool"] or "tool", _first_line(p.get("error")))
+        entry = groups.setdefault(key, {"where": key[0], "error": key[1], "count": 0,
+                                        "last_ms": 0})
+        entry["count"] += 1
+        entry["last_ms"] = max(entry["last_ms"], p["_t"])
+    s = SESSIONS.c
+    query = select(s.source, s.error, func.count().label("n"),
+                   func.max(s.last_event_at).label("last")).where(
+        s.started_at >= since_ms, s.error.is_not(None)).group_by(s.source, s.error).limit(200)
+    for row in _rows(engine, query):
+        key = (f"{row['source']} session", _first_line(row["error"]))
+        entry = groups.setdefault(key, {"where": key[0], "error": key[1], "count": 0,
+                                        "last_ms": 0})
+        entry["count"] += row["n"]
+        entry["last_ms"] = max(entry["last_ms"], row["last"] or 0)
+    return sorted(groups.values(), key=lambda g: (-g["count"], -g["last_ms"]))[:20]
+
+
+def _first_line(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value)
+    return (text.strip().splitlines() or [""])[0][:200]
+
+
+def cost_by_day_model(engine: Engine, since_ms: int, tz_offset_ms: int) -> list[dict[str, Any]]:
+    """Cost per local day and model, from each session's per-model usage."""
+    s = SESSIONS.c
+    query = select(SESSIONS).where(s.started_at >= since_ms).limit(100_000)
+    totals: defaultdict[tuple[int, str], float] = defaultdict(float)
+    for row in _rows(engine, query):
+        day = (row["started_at"] + tz_offset_ms) // DAY_MS * DAY_MS - tz_offset_ms
+        for usage in model_rows(row):
+            totals[(day, usage["model"])] += float(usage["cost_usd"])
+    return [{"day_ms": d, "model": m, "cost_usd": round(c, 6)}
+            for (d, m), c in sorted(totals.items())]
+
+
+def analytics(engine: Engine, now_ms: int, days: int, tz_offset_ms: int) -> dict[str, Any]:
+    """Everything the analytics view shows, for the last `days` local days."""
+    since = (now_ms + tz_offset_ms) // DAY_MS * DAY_MS - tz_offset_ms - (days - 1) * DAY_MS
+    return {
+        "since_ms": since,
+        "tools": tool_usage(engine, since),
+        "subagents": subagent_spawns(engine, since),
+        "cost_by_day_model": cost_by_day_model(engine, since, tz_offset_ms),
+        "top_errors": top_errors(engine, since),
+    }
+
+
+def ralph_loops(engine: Engine, limit: int) -> list[dict[str, Any]]:
+    """Ralph loops, most recently active first, with task counts and whether one is running."""
+    s = SESSIONS.c
+    done = func.sum(case((s.success.is_(True), 1), else_=0))
+    query = select(
+        s.loop_id, func.count().label("tasks"), done.label("completed"),
+        func.max(s.last_event_at).label("last_event_at"), func.min(s.started_at).label("started"),
+        func.max(s.project).label("project"), func.max(s.label).label("label"),
+    ).where(s.source == "ralph", s.loop_id.is_not(None)).group_by(s.loop_id).order_by(
+        func.max(s.last_event_at).desc()).limit(limit)
+    loops = _rows(engine, query)
+    if not loops:
+        return []
+    running_q = select(s.loop_id, func.count().label("n")).where(
+        s.source == "ralph", s.status == "running",
+        s.loop_id.in_([r["loop_id"] for r in loops])).group_by(s.loop_id)
+    running = {r["loop_id"]: r["n"] for r in _rows(engine, running_q)}
+    failed_q = select(s.loop_id, func.count().label("n")).where(
+        s.source == "ralph", s.success.is_(False),
+        s.loop_id.in_([r["loop_id"] for r in loops])).group_by(s.loop_id)
+    failed = {r["loop_id"]: r["n"] for r in _rows(engine, failed_q)}
+    for row in loops:
+        row["completed"] = int(row["completed"] or 0)
+        row["failed"] = int(failed.get(row["loop_id"], 0))
+        row["running"] = int(running.get(row["loop_id"], 0))
+    return loops

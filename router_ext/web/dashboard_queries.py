@@ -1,0 +1,292 @@
+"""Aggregates behind the dashboard, computed on the reader engine.
+
+Every query is bounded: by an index range (time window, id window), by a LIMIT, or both, so a
+page stays quick with millions of stored events. Functions here are blocking; the routes in
+:mod:`router_ext.web.dashboard_api` run them through ``Reader.call``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any
+
+from sqlalchemy import Engine, and_, func, or_, select
+
+from router_ext.queries import EVENTS, SESSIONS
+from router_ext.records import Row
+
+DAY_MS = 86_400_000
+HOUR_MS = 3_600_000
+# A text search reads at most this many ids per request, newest first; the page then offers
+# to search further back, so one query never scans the whole table.
+SEARCH_WINDOW = 100_000
+FAILURE_TYPES = ("PostToolUseFailure",)
+TOOL_END_TYPES = ("PostToolUse", "PostToolUseFailure")
+
+
+def _rows(engine: Engine, query: Any) -> list[Row]:
+    with engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(query)]
+
+
+def _loads(text: str | None) -> Any:
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+def _day(ms_column: Any, tz_offset_ms: int) -> Any:
+    """The local day number of a millisecond column (integer division works on both backends)."""
+    return (ms_column + tz_offset_ms) / DAY_MS
+
+
+# -- overview ------------------------------------------------------------------------------
+
+def _totals(engine: Engine, since_ms: int) -> dict[str, Any]:
+    s = SESSIONS.c
+    query = select(
+        func.count().label("sessions"),
+        func.coalesce(func.sum(s.tool_calls_count), 0).label("tool_calls"),
+        func.coalesce(func.sum(s.input_tokens), 0).label("input_tokens"),
+        func.coalesce(func.sum(s.output_tokens), 0).label("output_tokens"),
+        func.coalesce(func.sum(s.cache_read_tokens), 0).label("cache_read_tokens"),
+        func.coalesce(func.sum(s.cache_creation_tokens), 0).label("cache_creation_tokens"),
+        func.coalesce(func.sum(s.cost_usd), 0.0).label("cost_usd"),
+    ).where(s.started_at >= since_ms)
+    row = _rows(engine, query)[0]
+    row["cost_usd"] = float(row["cost_usd"])
+    return row
+
+
+def _ralph_rate(engine: Engine, since_ms: int) -> dict[str, Any]:
+    s = SESSIONS.c
+    query = select(s.success, func.count().label("n")).where(
+        s.source == "ralph", s.started_at >= since_ms, s.completed_at.is_not(None)
+    ).group_by(s.success)
+    counts = {row["success"]: int(row["n"]) for row in _rows(engine, query)}
+    done, failed = counts.get(True, 0), counts.get(False, 0) + counts.get(None, 0)
+    total = done + failed
+    return {"completed": done, "failed": failed,
+            "rate": round(done / total, 4) if total else None}
+
+
+def _burn(engine: Engine, now_ms: int) -> dict[str, Any]:
+    """Spend in the last hour, assuming each session spent evenly over its life."""
+    s = SESSIONS.c
+    start = now_ms - HOUR_MS
+    query = select(s.started_at, s.last_event_at, s.cost_usd).where(
+        s.last_event_at >= start, s.cost_usd > 0).limit(50_000)
+    spent = 0.0
+    for row in _rows(engine, query):
+        life = max(row["last_event_at"] - row["started_at"], 1)
+        overlap = row["last_event_at"] - max(row["started_at"], start)
+        spent += float(row["cost_usd"]) * min(max(overlap, 0) / life, 1.0)
+    return {"cost_last_hour_usd": round(spent, 6), "usd_per_hour": round(spent, 6)}
+
+
+def daily_usage(engine: Engine, days: int, tz_offset_ms: int, now_ms: int) -> list[Row]:
+    """Sessions, tokens and cost per local day, oldest first."""
+    s = SESSIONS.c
+    since = (now_ms + tz_offset_ms) // DAY_MS * DAY_MS - tz_offset_ms - (days - 1) * DAY_MS
+    day = _day(s.started_at, tz_offset_ms).label("day")
+    query = select(
+        day, func.count().label("sessions"),
+        func.coalesce(func.sum(s.input_tokens + s.output_tokens + s.cache_read_tokens
+                               + s.cache_creation_tokens), 0).label("tokens"),
+        func.coalesce(func.sum(s.cost_usd), 0.0).label("cost_usd"),
+        func.coalesce(func.sum(s.tool_calls_count), 0).label("tool_calls"),
+    ).where(s.started_at >= since).group_by(day).order_by(day)
+    by_day = {int(r["day"]): r for r in _rows(engine, query)}
+    first = (since + tz_offset_ms) // DAY_MS
+    out = []
+    for n in range(first, first + days):
+        row = by_day.get(n, {})
+        out.append({"day_ms": n * DAY_MS - tz_offset_ms, "sessions": int(row.get("sessions", 0)),
+                    "tokens": int(row.get("tokens", 0)),
+                    "cost_usd": float(row.get("cost_usd", 0.0)),
+                    "tool_calls": int(row.get("tool_calls", 0))})
+    return out
+
+
+def overview(engine: Engine, now_ms: int, tz_offset_ms: int, days: int) -> dict[str, Any]:
+    """Today's totals, Ralph completion rate, burn rate, running sessions, daily usage."""
+    today = (now_ms + tz_offset_ms) // DAY_MS * DAY_MS - tz_offset_ms
+    running = select(SESSIONS.c.source, func.count().label("n")).where(
+        SESSIONS.c.status == "running").group_by(SESSIONS.c.source)
+    return {
+        "now_ms": now_ms,
+        "today_start_ms": today,
+        "today": _totals(engine, today),
+        "ralph_today": _ralph_rate(engine, today),
+        "ralph_24h": _ralph_rate(engine, now_ms - DAY_MS),
+        "burn": _burn(engine, now_ms),
+        "running": {r["source"]: int(r["n"]) for r in _rows(engine, running)},
+        "daily": daily_usage(engine, days, tz_offset_ms, now_ms),
+    }
+
+
+# -- sessions ------------------------------------------------------------------------------
+
+def sessions_page(engine: Engine, *, filters: dict[str, str], q: str, limit: int,
+                  before: tuple[int, str] | None) -> dict[str, Any]:
+    """Sessions newest first, keyset-paged on (started_at, id)."""
+    s = SESSIONS.c
+    query = select(SESSIONS)
+    for column, value in filters.items():
+        if value:
+            query = query.where(s[column] == value)
+    if q:
+        like = f"%{_escape(q)}%"
+        query = query.where(or_(*(s[c].ilike(like, escape="\\") for c in (
+            "id", "project", "label", "task_title", "task_id", "claude_session_id", "error"))))
+    if before is not None:
+        query = query.where(or_(s.started_at < before[0],
+                                and_(s.started_at == before[0], s.id < before[1])))
+    rows = _rows(engine, query.order_by(s.started_at.desc(), s.id.desc()).limit(limit + 1))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    cursor = f"{rows[-1]['started_at']}:{rows[-1]['id']}" if more and rows else None
+    return {"sessions": [session_json(r) for r in rows], "next": cursor}
+
+
+def session_json(row: Row) -> dict[str, Any]:
+    """A harness_sessions row for the page, with model usage decoded."""
+    out = dict(row)
+    out["model_usage"] = _loads(row.get("model_usage")) or {}
+    out["cost_usd"] = float(row.get("cost_usd") or 0.0)
+    return out
+
+
+def facets(engine: Engine) -> dict[str, list[str]]:
+    """Distinct projects and labels (bounded), for the sessions filters."""
+    out: dict[str, list[str]] = {}
+    for column in ("project", "label", "source", "status"):
+        col = SESSIONS.c[column]
+        query = select(col).where(col.is_not(None)).group_by(col).order_by(col).limit(500)
+        out[column] = [r[column] for r in _rows(engine, query)]
+    return out
+
+
+def linked_sessions(engine: Engine, row: Row) -> list[Row]:
+    """Sessions tied to this one through claude_session_id (a Ralph task and its CC session)."""
+    s = SESSIONS.c
+    keys = [k for k in (row["id"], row.get("claude_session_id")) if k]
+    query = select(SESSIONS).where(
+        or_(s.claude_session_id.in_(keys), s.id.in_(keys)), s.id != row["id"]).limit(50)
+    return [session_json(r) for r in _rows(engine, query)]
+
+
+def model_rows(row: Row) -> list[dict[str, Any]]:
+    """Per-model usage from model_usage, or the session totals under its one model."""
+    usage = _loads(row.get("model_usage"))
+    if isinstance(usage, dict) and usage:
+        out = []
+        for model, u in usage.items():
+            u = u if isinstance(u, dict) else {}
+            out.append({"model": model, **{k: _num(u, k) for k in (
+                "input_tokens", "output_tokens", "cache_read_tokens", "cache_creation_tokens",
+                "cost_usd")}})
+        return out
+    return [{"model": row.get("model") or "unknown",
+             "input_tokens": row.get("input_tokens") or 0,
+             "output_tokens": row.get("output_tokens") or 0,
+             "cache_read_tokens": row.get("cache_read_tokens") or 0,
+             "cache_creation_tokens": row.get("cache_creation_tokens") or 0,
+             "cost_usd": float(row.get("cost_usd") or 0.0)}]
+
+
+_ALIASES = {
+    "input_tokens": ("input_tokens", "input", "inputTokens"),
+    "output_tokens": ("output_tokens", "output", "outputTokens"),
+    "cache_read_tokens": ("cache_read_tokens", "cache_read", "cacheReadInputTokens",
+                          "cache_read_input_tokens"),
+    "cache_creation_tokens": ("cache_creation_tokens", "cache_creation",
+                              "cacheCreationInputTokens", "cache_creation_input_tokens"),
+    "cost_usd": ("cost_usd", "cost", "costUSD"),
+}
+
+
+def _num(usage: dict[str, Any], key: str) -> float:
+    for alias in _ALIASES[key]:
+        value = usage.get(alias)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return value
+    return 0
+
+
+def _escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+# -- events --------------------------------------------------------------------------------
+
+def _event_filters(query: Any, filters: dict[str, list[str]]) -> Any:
+    for column, values in filters.items():
+        if values:
+            query = query.where(EVENTS.c[column].in_(values))
+    return query
+
+
+def search_events(engine: Engine, *, q: str, filters: dict[str, list[str]], before_id: int,
+                  limit: int) -> dict[str, Any]:
+    """Newest matching events below before_id whose payload or summary contains q."""
+    floor = max(before_id - SEARCH_WINDOW, 0)
+    query = _event_filters(select(EVENTS), filters).where(
+        EVENTS.c.id < before_id, EVENTS.c.id >= floor)
+    if q:
+        like = f"%{_escape(q)}%"
+        query = query.where(or_(EVENTS.c.payload.ilike(like, escape="\\"),
+                                EVENTS.c.summary.ilike(like, escape="\\"),
+                                EVENTS.c.tool_name.ilike(like, escape="\\")))
+    rows = _rows(engine, query.order_by(EVENTS.c.id.desc()).limit(limit))
+    # A full page continues below its last row; a short one continues below the window.
+    next_before = rows[-1]["id"] if len(rows) == limit else (floor or None)
+    return {"rows": rows, "next_before_id": next_before, "scanned_to_id": floor}
+
+
+def last_matching_id(engine: Engine, filters: dict[str, list[str]]) -> int:
+    """The newest id matching the filters (the point a resumed stream has caught up to)."""
+    query = _event_filters(select(func.max(EVENTS.c.id)), filters)
+    with engine.connect() as conn:
+        return int(conn.execute(query).scalar() or 0)
+
+
+def rate(engine: Engine, *, filters: dict[str, list[str]], since_ms: int, bucket_ms: int,
+         lanes: int) -> dict[str, Any]:
+    """Event counts per time bucket overall and for the busiest session/agent lanes."""
+    e = EVENTS.c
+    bucket = ((e.timestamp - since_ms) / bucket_ms).label("b")
+    query = _event_filters(select(e.session_id, e.agent_id, e.source_app, bucket,
+                                  func.count().label("n")), filters)
+    query = query.where(e.timestamp >= since_ms).group_by(
+        e.session_id, e.agent_id, e.source_app, bucket)
+    totals: Counter[int] = Counter()
+    per_lane: dict[tuple[str, str, str], Counter[int]] = {}
+    for row in _rows(engine, query.limit(200_000)):
+        b = int(row["b"])
+        totals[b] += row["n"]
+        key = (row["session_id"], row["agent_id"] or "", row["source_app"])
+        per_lane.setdefault(key, Counter())[b] += row["n"]
+    busiest = sorted(per_lane.items(), key=lambda kv: -sum(kv[1].values()))[:lanes]
+    return {
+        "since_ms": since_ms, "bucket_ms": bucket_ms,
+        "totals": sorted(totals.items()),
+        "lanes": [{"session_id": k[0], "agent_id": k[1], "source_app": k[2],
+                   "buckets": sorted(v.items())} for k, v in busiest],
+    }
+
+
+def approvals(engine: Engine, *, pending: bool, limit: int, before_id: int | None) -> list[Row]:
+    """Human-in-the-loop requests: pending ones oldest first, resolved ones newest first."""
+    e = EVENTS.c
+    query = select(EVENTS).where(e.hitl_status.is_not(None))
+    query = query.where(e.hitl_status == "pending") if pending else query.where(
+        e.hitl_status != "pending")
+    if before_id is not None:
+        query = query.where(e.id < before_id)
+    order = e.id.asc() if pending else e.id.desc()
+    return _rows(engine, query.order_by(order).limit(limit))
