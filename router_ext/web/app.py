@@ -19,7 +19,7 @@ from router_ext.core import RouterExt
 from router_ext.errors import RouterExtError
 from router_ext.grpc.server import GrpcServer
 
-from . import health
+from . import dashboard, dashboard_api, health
 from .body import error_response
 from .security import check_token
 
@@ -30,6 +30,8 @@ def build_routes(core: RouterExt) -> list[BaseRoute]:
     """Every router-ext route, in match order (usable for mounting into another app)."""
     routes: list[BaseRoute] = []
     routes += health.routes(core)
+    routes += dashboard_api.routes(core)
+    routes += dashboard.routes(core)  # `/` and `/dashboard/`; keep last
     return routes
 
 
