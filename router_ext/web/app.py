@@ -21,6 +21,7 @@ from router_ext.grpc.server import GrpcServer
 
 from . import dashboard, dashboard_api, health
 from .body import error_response
+from .events import all_routes as events_routes
 from .security import check_token
 
 ReadyCallback = Callable[[str, int, int], None]
@@ -30,6 +31,7 @@ def build_routes(core: RouterExt) -> list[BaseRoute]:
     """Every router-ext route, in match order (usable for mounting into another app)."""
     routes: list[BaseRoute] = []
     routes += health.routes(core)
+    routes += events_routes(core)
     routes += dashboard_api.routes(core)
     routes += dashboard.routes(core)  # `/` and `/dashboard/`; keep last
     return routes

@@ -1,0 +1,44 @@
+"""POST /events/{id}/respond: a person answers an agent's question or permission request.
+
+Body: `{"response": "..."}` (question), `{"permission": true|false}` (permission) or
+`{"choice": "one of the choices"}` (choice), plus `respondedBy`. Answers 200 with the updated
+event (its `humanInTheLoopStatus` says who answered, when, and whether delivery to the agent
+succeeded); 400 naming the field for a bad answer, 404 for an unknown id, 409 when the request
+was already answered or timed out.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from router_ext.core import RouterExt
+from router_ext.errors import InvalidInput
+from router_ext.hitl import HitlService
+from router_ext.records import to_api
+
+from .body import read_json
+
+MAX_RESPOND_BYTES = 256 * 1024
+
+
+def _event_id(request: Request) -> int:
+    raw = request.path_params["event_id"]
+    if not raw.isdigit() or len(raw) > 18:
+        raise InvalidInput(f"event id must be a positive integer, got {raw!r}", field="id")
+    return int(raw)
+
+
+def routes(core: RouterExt) -> list[Route]:
+    """The respond route."""
+    service = HitlService.of(core)
+    limit = min(core.settings.max_body_bytes, MAX_RESPOND_BYTES)
+
+    async def respond(request: Request) -> Response:
+        event_id = _event_id(request)
+        body = await read_json(request, limit)
+        row = await service.respond(event_id, body)
+        return JSONResponse(to_api(row))
+
+    return [Route("/events/{event_id}/respond", respond, methods=["POST"])]

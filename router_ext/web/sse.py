@@ -1,0 +1,61 @@
+"""Server-Sent Events over router_ext.live.follow: `GET /api/events/stream`.
+
+Each event is `id: N` / `event: event` / `data: {...}`; an update to an earlier event is sent as
+`event: update` without an `id:` line, so a browser's Last-Event-ID only ever moves forward.
+Reconnecting with `Last-Event-ID` (or `?after_id=`) replays everything after it. A client that
+falls behind gets `event: behind` with the id to resume from, and the stream ends; EventSource
+then reconnects by itself from its Last-Event-ID.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+
+from starlette.requests import Request
+from starlette.responses import StreamingResponse
+
+from router_ext.bus import BusClosed, EventFilter, SubscriberBehind
+from router_ext.core import RouterExt
+from router_ext.errors import InvalidInput
+from router_ext.live import Heartbeat, follow
+
+HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+
+
+def resume_id(request: Request) -> int | None:
+    """The id to resume after: the Last-Event-ID header, else `after_id`, else None (live)."""
+    raw = request.headers.get("last-event-id") or request.query_params.get("after_id")
+    if raw is None or raw == "":
+        return None
+    if not raw.isdigit() or len(raw) > 18:
+        raise InvalidInput(f"Last-Event-ID / after_id must be a non-negative integer, got {raw!r}",
+                           field="after_id")
+    return int(raw)
+
+
+async def _frames(core: RouterExt, flt: EventFilter, after_id: int | None
+                  ) -> AsyncIterator[str]:
+    yield "retry: 2000\n\n"
+    events = follow(core.reader, core.bus, flt, after_id=after_id, live_from_id=core.last_id,
+                    heartbeat_seconds=core.settings.heartbeat_seconds, transport="sse")
+    try:
+        async for item in events:
+            if isinstance(item, Heartbeat):
+                yield f": heartbeat last_id={item.last_id}\n\n"
+            elif item.kind == "update":
+                yield f"event: update\ndata: {item.json()}\n\n"
+            else:
+                yield f"id: {item.id}\nevent: event\ndata: {item.json()}\n\n"
+    except (SubscriberBehind, BusClosed) as exc:
+        body = json.dumps({"resume_after_id": exc.resume_after_id, "reason": str(exc)})
+        yield f"event: behind\ndata: {body}\n\n"
+    finally:
+        await events.aclose()  # type: ignore[attr-defined]
+
+
+def stream_response(core: RouterExt, flt: EventFilter, after_id: int | None
+                    ) -> StreamingResponse:
+    """A text/event-stream response following the filtered events."""
+    return StreamingResponse(_frames(core, flt, after_id), media_type="text/event-stream",
+                             headers=HEADERS)

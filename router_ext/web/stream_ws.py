@@ -1,0 +1,107 @@
+"""WS /stream: the dashboard's live feed, without its silent losses.
+
+On connect: `{"type": "initial", "data": [newest events, oldest first]}`; then one
+`{"type": "event", "data": {...}}` per committed event, and the same message again, with the same
+id, whenever an event changes (a HITL answer or timeout). `{"type": "heartbeat", "last_id": N}`
+keeps idle connections alive. Query parameters: `source_app`, `session_id`, `hook_event_type`
+(repeated or comma-separated), `limit` (size of the initial page, default 300) and `after_id`
+(resume: the initial page is empty and everything after that id is sent as events).
+
+A client too slow to keep up is closed with code 4000 + reason `behind; resume after_id=N`, and at
+shutdown with 1012 + `shutting down; resume after_id=N`: it never loses an event without being told
+where to pick up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+
+from starlette.routing import WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from router_ext.bus import BusClosed, SubscriberBehind
+from router_ext.core import RouterExt
+from router_ext.errors import InvalidInput
+from router_ext.live import Heartbeat, follow
+from router_ext.queries import MAX_PAGE
+from router_ext.records import to_api
+
+from .body import int_param
+from .events import DEFAULT_LIMIT, request_filter
+
+CLOSE_BEHIND = 4000
+CLOSE_BAD_REQUEST = 4400
+CLOSE_RESTART = 1012
+
+
+def event_message(event_json: str) -> str:
+    """The `event` message around an already-encoded event."""
+    return '{"type":"event","data":' + event_json + "}"
+
+
+async def _pump(core: RouterExt, ws: WebSocket) -> None:
+    flt = request_filter(ws)  # type: ignore[arg-type]
+    limit = int_param(ws, "limit", DEFAULT_LIMIT, minimum=0, maximum=MAX_PAGE)  # type: ignore[arg-type]
+    after_id = int_param(ws, "after_id", None)  # type: ignore[arg-type]
+    if after_id is None:
+        cursor = core.last_id  # taken before the query, so nothing committed after it is missed
+        rows = await core.reader.recent(flt, limit) if limit else []
+        if rows:
+            cursor = rows[-1]["id"]
+        await ws.send_text(json.dumps({"type": "initial", "data": [to_api(r) for r in rows]},
+                                      separators=(",", ":")))
+    else:
+        cursor = after_id
+        await ws.send_text('{"type":"initial","data":[]}')
+    events = follow(core.reader, core.bus, flt, after_id=cursor, live_from_id=core.last_id,
+                    heartbeat_seconds=core.settings.heartbeat_seconds, transport="ws")
+    try:
+        async for item in events:
+            if isinstance(item, Heartbeat):
+                await ws.send_text(f'{{"type":"heartbeat","last_id":{item.last_id}}}')
+            else:
+                await ws.send_text(event_message(item.json()))
+    finally:
+        await events.aclose()  # type: ignore[attr-defined]
+
+
+async def _until_closed(ws: WebSocket) -> None:
+    # The client never needs to speak; reading only notices when it goes away.
+    with contextlib.suppress(WebSocketDisconnect):
+        while True:
+            message = await ws.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+
+
+def routes(core: RouterExt) -> list[WebSocketRoute]:
+    """The /stream WebSocket route."""
+
+    async def stream(ws: WebSocket) -> None:
+        await ws.accept()
+        pump = asyncio.create_task(_pump(core, ws))
+        reader = asyncio.create_task(_until_closed(ws))
+        done, _ = await asyncio.wait({pump, reader}, return_when=asyncio.FIRST_COMPLETED)
+        for task in (pump, reader):
+            if task not in done:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        if pump not in done:
+            return  # the client left
+        code, reason = 1000, ""
+        exc = pump.exception()
+        if isinstance(exc, SubscriberBehind):
+            code, reason = CLOSE_BEHIND, f"behind; resume after_id={exc.resume_after_id}"
+        elif isinstance(exc, BusClosed):
+            code, reason = CLOSE_RESTART, f"shutting down; resume after_id={exc.resume_after_id}"
+        elif isinstance(exc, InvalidInput):
+            code, reason = CLOSE_BAD_REQUEST, exc.message[:120]
+        elif exc is not None and not isinstance(exc, WebSocketDisconnect | OSError):
+            code, reason = 1011, "internal error"
+        with contextlib.suppress(Exception):
+            await ws.close(code, reason)
+
+    return [WebSocketRoute("/stream", stream)]
