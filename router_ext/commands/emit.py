@@ -1,0 +1,23 @@
+"""`router-ext emit`: the harness command-line emitter (same as `python -m harness.emit`)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register the subcommand."""
+    from harness import emit
+
+    p = sub.add_parser("emit", help="report an event or harness metric through the "
+                                    "retrying client",
+                       description=(emit.__doc__ or "").split("\n\n")[0])
+    emit.configure(p)
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Send, spool, or answer; see harness.emit."""
+    from harness import emit
+
+    return emit.run(args)

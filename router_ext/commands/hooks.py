@@ -1,0 +1,272 @@
+"""`router-ext hooks install|uninstall|doctor`: router-ext's entries in Claude Code settings.
+
+install merges one entry per hook event into `.claude/settings.json` (a project's, or the
+user's with --user), with absolute paths; entries are recognised as router-ext's by the hook
+script name (command mode) or the `managed_by=router-ext` query (http mode), so installing twice
+changes nothing and uninstall removes only them. The previous file is kept as
+`settings.json.router-ext.bak` whenever it changes. A settings file that does not parse is never
+overwritten.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+from harness.config import DEFAULT_URL
+
+HOOK_SCRIPT = Path(__file__).resolve().parents[2] / "hooks" / "router_ext_hook.py"
+MARK_COMMAND = "router_ext_hook.py"
+MARK_URL = "managed_by=router-ext"
+# Every documented hook event except WorktreeCreate/WorktreeRemove, whose hooks replace git's
+# own behaviour (a hook there must create or remove the worktree itself).
+EVENTS = (
+    "SessionStart", "Setup", "InstructionsLoaded", "UserPromptSubmit", "UserPromptExpansion",
+    "PreToolUse", "PermissionRequest", "PermissionDenied", "PostToolUse", "PostToolUseFailure",
+    "PostToolBatch", "Notification", "MessageDisplay", "SubagentStart", "SubagentStop",
+    "TaskCreated", "TaskCompleted", "TeammateIdle", "Elicitation", "ElicitationResult",
+    "PreCompact", "PostCompact", "ConfigChange", "CwdChanged", "DirectoryAdded", "FileChanged",
+    "Stop", "StopFailure", "SessionEnd",
+)
+TOOL_EVENTS = {"PreToolUse", "PermissionRequest", "PermissionDenied", "PostToolUse",
+               "PostToolUseFailure"}
+# Claude Code sends nothing over HTTP for these (seen with 2.1.328 for SessionStart).
+COMMAND_ONLY = {"SessionStart", "Setup"}
+COMMAND_TIMEOUT = 5  # seconds; the hook itself gives up after ~0.1 s
+HTTP_TIMEOUT = 5
+PERMISSION_HTTP_TIMEOUT = 130  # the server holds a PermissionRequest up to 120 s by default
+GATE_TIMEOUT = 60
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register the subcommand."""
+    p = sub.add_parser("hooks", help="install, remove or check router-ext's Claude Code hooks",
+                       description=(__doc__ or "").split("\n\n")[1])
+    p.add_argument("action", choices=("install", "uninstall", "doctor"))
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--project", metavar="DIR", help="DIR/.claude/settings.json (default .)")
+    where.add_argument("--user", action="store_true", help="~/.claude/settings.json")
+    p.add_argument("--source-app", help="source_app for this project's events (default: the "
+                                        "project folder's name)")
+    p.add_argument("--server", default=None, help=f"server URL (ROUTER_EXT_URL, {DEFAULT_URL})")
+    p.add_argument("--mode", choices=("command", "http"), default="command",
+                   help="command: a hook process per event; http: Claude Code posts to the "
+                        "server itself where it can (a command hook for the rest)")
+    p.add_argument("--gate", action="store_true",
+                   help="ask a person before dangerous Bash commands (PreToolUse)")
+    p.add_argument("--python", default=sys.executable, help="interpreter for command hooks")
+    p.set_defaults(run=run)
+
+
+def settings_path(args: argparse.Namespace) -> Path:
+    """Which settings file the options name."""
+    if args.user:
+        return Path.home() / ".claude" / "settings.json"
+    return Path(args.project or ".").resolve() / ".claude" / "settings.json"
+
+
+def load(path: Path) -> dict[str, Any]:
+    """The settings object; {} for a missing or empty file; ValueError when unusable."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise ValueError(f"cannot read {path}: {exc}") from exc
+    if not text.strip():
+        return {}
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise ValueError(f"{path} is not valid JSON ({exc}); fix it by hand first, "
+                         "router-ext will not overwrite it") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("hooks", {}), dict):
+        raise ValueError(f"{path} does not hold a settings object with a 'hooks' object; "
+                         "router-ext will not overwrite it")
+    return data
+
+
+def is_ours(hook: Any) -> bool:
+    """True for a hook entry router-ext wrote."""
+    if not isinstance(hook, dict):
+        return False
+    return MARK_COMMAND in str(hook.get("command", "")) or MARK_URL in str(hook.get("url", ""))
+
+
+def command_hook(args: argparse.Namespace, source_app: str, server: str,
+                 event: str) -> dict[str, Any]:
+    """A command hook entry with absolute paths."""
+    parts = [args.python, "-S", str(HOOK_SCRIPT), "--source-app", source_app,
+             "--server", server]
+    timeout = COMMAND_TIMEOUT
+    if args.gate and event == "PreToolUse":
+        parts.append("--gate")
+        timeout = GATE_TIMEOUT + 10
+    return {"type": "command", "command": shlex.join(parts), "timeout": timeout}
+
+
+def http_hook(source_app: str, server: str, event: str) -> dict[str, Any]:
+    """An http hook entry posting to /hooks/claude-code."""
+    from urllib.parse import quote
+
+    hook: dict[str, Any] = {
+        "type": "http",
+        "url": f"{server.rstrip('/')}/hooks/claude-code?source_app={quote(source_app)}"
+               f"&{MARK_URL}",
+        "timeout": PERMISSION_HTTP_TIMEOUT if event == "PermissionRequest" else HTTP_TIMEOUT,
+    }
+    if os.environ.get("ROUTER_EXT_TOKEN"):
+        # Claude Code fills $ROUTER_EXT_TOKEN from its environment; the secret is not stored.
+        hook["headers"] = {"Authorization": "Bearer $ROUTER_EXT_TOKEN"}
+        hook["allowedEnvVars"] = ["ROUTER_EXT_TOKEN"]
+    return hook
+
+
+def without_ours(settings: dict[str, Any]) -> dict[str, Any]:
+    """A copy with every router-ext entry removed (and groups or events left empty)."""
+    out = json.loads(json.dumps(settings))
+    hooks = out.get("hooks")
+    if not isinstance(hooks, dict):
+        return out
+    for event in list(hooks):
+        groups = hooks[event] if isinstance(hooks[event], list) else []
+        kept = []
+        for group in groups:
+            if isinstance(group, dict) and isinstance(group.get("hooks"), list):
+                group["hooks"] = [h for h in group["hooks"] if not is_ours(h)]
+                if not group["hooks"]:
+                    continue
+            kept.append(group)
+        if kept:
+            hooks[event] = kept
+        else:
+            del hooks[event]
+    if not hooks:
+        del out["hooks"]
+    return out
+
+
+def merged(settings: dict[str, Any], args: argparse.Namespace, path: Path) -> dict[str, Any]:
+    """Settings with router-ext's entries (re)placed for every event."""
+    server = args.server or os.environ.get("ROUTER_EXT_URL") or DEFAULT_URL
+    source_app = args.source_app or path.parent.parent.name or "claude-code"
+    out = without_ours(settings)
+    hooks = out.setdefault("hooks", {})
+    for event in EVENTS:
+        use_http = args.mode == "http" and event not in COMMAND_ONLY
+        hook = http_hook(source_app, server, event) if use_http else command_hook(
+            args, source_app, server, event)
+        group: dict[str, Any] = {"hooks": [hook]}
+        if event in TOOL_EVENTS:
+            group = {"matcher": "*", **group}
+        hooks.setdefault(event, []).append(group)
+    if args.mode == "http":
+        allowed = out.setdefault("allowedHttpHookUrls", [])
+        pattern = f"{server.rstrip('/')}/hooks/claude-code*"
+        if isinstance(allowed, list) and pattern not in allowed:
+            allowed.append(pattern)
+    return out
+
+
+def write(path: Path, settings: dict[str, Any]) -> None:
+    """Back up the old file, then replace it atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists():
+        shutil.copy2(path, path.with_name(path.name + ".router-ext.bak"))
+    tmp = path.with_name(path.name + ".router-ext.tmp")
+    tmp.write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _precompile() -> None:
+    # Hooks start with -S and often under PYTHONDONTWRITEBYTECODE; compiled modules make them
+    # start several ms faster.
+    import compileall
+
+    root = HOOK_SCRIPT.parent.parent
+    for folder in ("harness", "hooks"):
+        compileall.compile_dir(str(root / folder), quiet=1)
+
+
+def _server_of(hook: dict[str, Any]) -> str | None:
+    if hook.get("type") == "http":
+        return str(hook.get("url", "")).split("/hooks/claude-code", 1)[0]
+    parts = shlex.split(str(hook.get("command", "")))
+    return parts[parts.index("--server") + 1] if "--server" in parts[:-1] else None
+
+
+def _check_entries(current: dict[str, Any]) -> tuple[list[str], set[str]]:
+    problems: list[str] = []
+    servers: set[str] = set()
+    hooks = current.get("hooks") or {}
+    ours = {event: [h for g in groups if isinstance(g, dict) for h in g.get("hooks", [])
+                    if is_ours(h)]
+            for event, groups in hooks.items() if isinstance(groups, list)}
+    missing = [e for e in EVENTS if not ours.get(e)]
+    if missing:
+        problems.append(f"no router-ext hook for: {', '.join(missing)}")
+    for event, entries in ours.items():
+        for hook in entries:
+            servers.add(_server_of(hook) or "")
+            if hook.get("type") == "command":
+                parts = shlex.split(str(hook.get("command", "")))
+                for exe in parts[:1] + parts[2:3]:
+                    if not Path(exe).exists():
+                        problems.append(f"{event}: {exe} does not exist")
+    return problems, {s for s in servers if s}
+
+
+def doctor(path: Path, current: dict[str, Any], args: argparse.Namespace) -> int:
+    """Check the settings, the hook files, the server and the spool; exit 1 on a problem."""
+    from harness.client import Client
+    from harness.config import ClientConfig
+
+    problems, servers = _check_entries(current)
+    print(f"settings: {path} ({'parsed' if path.exists() else 'missing'})")
+    if args.server:
+        servers = {args.server}
+    for server in sorted(servers or {os.environ.get("ROUTER_EXT_URL") or DEFAULT_URL}):
+        client = Client(ClientConfig.from_env(url=server))
+        try:
+            health = client.get_json("/health", timeout=3.0)
+            print(f"server: {server} answers ({health.get('status', '?')})")
+        except Exception as exc:
+            problems.append(f"server {server} does not answer: {exc}")
+        status = client.spool.status()
+        print(f"spool: {status['dir']} pending={status['pending']} dropped={status['dropped']} "
+              f"damaged={status['damaged']}")
+        if status["pending"]:
+            problems.append(f"{status['pending']} events wait in the spool "
+                            "(router-ext spool flush)")
+    for problem in problems:
+        print(f"problem: {problem}")
+    print("ok" if not problems else f"{len(problems)} problem(s)")
+    return 0 if not problems else 1
+
+
+def run(args: argparse.Namespace) -> int:
+    """install / uninstall / doctor; exit 2 when the settings file cannot be used."""
+    path = settings_path(args)
+    try:
+        current = load(path)
+    except ValueError as exc:
+        print(f"router-ext hooks: {exc}", file=sys.stderr)
+        return 2
+    if args.action == "doctor":
+        return doctor(path, current, args)
+    new = merged(current, args, path) if args.action == "install" else without_ours(current)
+    if args.action == "install":
+        _precompile()
+    if new == current:
+        print(f"{path}: already up to date")
+        return 0
+    write(path, new)
+    print(f"{path}: {'installed' if args.action == 'install' else 'removed'} router-ext hooks "
+          f"({args.mode if args.action == 'install' else 'all modes'})")
+    return 0
