@@ -102,6 +102,9 @@ def routes(core: RouterExt) -> list[Route]:
         data["events"] = [to_api(r) for r in reversed(data.pop("rows"))]
         return _json(data)
 
+    async def filter_options(request: Request) -> JSONResponse:
+        return _json(await reader.filter_options())
+
     async def cursor(request: Request) -> JSONResponse:
         last = await reader.call(q.last_matching_id, engine, _event_filters(request))
         return _json({"last_id": last})
@@ -149,6 +152,7 @@ def routes(core: RouterExt) -> list[Route]:
         Route("/api/ui/sessions/{session_id:path}", session, methods=["GET"]),
         Route("/api/ui/events", events, methods=["GET"]),
         Route("/api/ui/cursor", cursor, methods=["GET"]),
+        Route("/api/ui/filter-options", filter_options, methods=["GET"]),
         Route("/api/ui/rate", rate, methods=["GET"]),
         Route("/api/ui/approvals", approvals, methods=["GET"]),
         Route("/api/ui/analytics", analytics, methods=["GET"]),

@@ -41,7 +41,7 @@ def _loads(text: str | None) -> Any:
 
 def _day(ms_column: Any, tz_offset_ms: int) -> Any:
     """The local day number of a millisecond column (integer division works on both backends)."""
-    return (ms_column + tz_offset_ms) / DAY_MS
+    return (ms_column + tz_offset_ms) // DAY_MS
 
 
 # -- overview ------------------------------------------------------------------------------
@@ -259,7 +259,7 @@ def rate(engine: Engine, *, filters: dict[str, list[str]], since_ms: int, bucket
          lanes: int) -> dict[str, Any]:
     """Event counts per time bucket overall and for the busiest session/agent lanes."""
     e = EVENTS.c
-    bucket = ((e.timestamp - since_ms) / bucket_ms).label("b")
+    bucket = ((e.timestamp - since_ms) // bucket_ms).label("b")
     query = _event_filters(select(e.session_id, e.agent_id, e.source_app, bucket,
                                   func.count().label("n")), filters)
     query = query.where(e.timestamp >= since_ms).group_by(
