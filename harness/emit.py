@@ -102,6 +102,8 @@ def add_claude_result(body: dict[str, Any], path: str) -> None:
         return
     usage = result.usage
     body.setdefault("tokens", {ours: getattr(usage, theirs) for ours, theirs in TOKEN_MAP.items()})
+    if result.models:  # per model, with the CLI's own cost for each
+        body.setdefault("model_usage", {name: u.to_dict() for name, u in result.models.items()})
     if result.total_cost_usd is not None:
         body.setdefault("cost_usd", result.total_cost_usd)
     if result.num_turns is not None:

@@ -19,7 +19,7 @@ from router_ext.core import RouterExt
 from router_ext.errors import RouterExtError
 from router_ext.grpc.server import GrpcServer
 
-from . import dashboard, dashboard_api, health
+from . import dashboard, dashboard_api, health, ralph_control
 from .body import error_response
 from .events import all_routes as events_routes
 from .security import check_token
@@ -33,6 +33,7 @@ def build_routes(core: RouterExt) -> list[BaseRoute]:
     routes += health.routes(core)
     routes += events_routes(core)
     routes += dashboard_api.routes(core)
+    routes += ralph_control.routes(core)
     routes += dashboard.routes(core)  # `/` and `/dashboard/`; keep last
     return routes
 
