@@ -293,7 +293,8 @@ def _metric_proto(body: dict[str, Any]) -> Any:
 
     from router_ext.v1 import types_pb2
 
-    known = {k: v for k, v in body.items() if k in METRIC_FIELDS and v is not None}
+    known = {k: int(v) if isinstance(v, float) and k not in ("cost_usd",) else v
+             for k, v in body.items() if k in METRIC_FIELDS and v is not None}
     extra = {k: v for k, v in body.items() if k not in METRIC_FIELDS and k != "timestamp"}
     msg = ParseDict(known, types_pb2.HarnessMetric(), ignore_unknown_fields=True)
     if isinstance(body.get("timestamp"), int):

@@ -16,10 +16,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.client import Client
 from harness.config import ClientConfig
+
+if TYPE_CHECKING:
+    from harness.usage import RunResult
 
 TOKEN_MAP = {"input": "input_tokens", "output": "output_tokens",
              "cache_read": "cache_read_input_tokens",
@@ -89,6 +92,20 @@ def _load(path: str) -> Any:
         return json.load(f)
 
 
+def result_fields(result: RunResult) -> dict[str, Any]:
+    """Tokens, per-model usage and cost, turns, model and session of a `claude -p` result."""
+    usage = result.usage
+    out: dict[str, Any] = {
+        "tokens": {ours: getattr(usage, theirs) for ours, theirs in TOKEN_MAP.items()}}
+    if result.models:  # per model, with the CLI's own cost for each
+        out["model_usage"] = {name: u.to_dict() for name, u in result.models.items()}
+    optional = {"cost_usd": result.total_cost_usd, "num_turns": result.num_turns,
+                "model": result.model, "claude_session_id": result.session_id,
+                "claude_duration_ms": result.duration_ms}
+    out.update({k: v for k, v in optional.items() if v is not None})
+    return out
+
+
 def add_claude_result(body: dict[str, Any], path: str) -> None:
     """Fill tokens, cost, turns, model and outcome from a `claude -p` result file."""
     from harness.usage import parse_result
@@ -100,20 +117,8 @@ def add_claude_result(body: dict[str, Any], path: str) -> None:
         body.setdefault("error", f"no claude result: {exc}")
         body.setdefault("success", False)
         return
-    usage = result.usage
-    body.setdefault("tokens", {ours: getattr(usage, theirs) for ours, theirs in TOKEN_MAP.items()})
-    if result.models:  # per model, with the CLI's own cost for each
-        body.setdefault("model_usage", {name: u.to_dict() for name, u in result.models.items()})
-    if result.total_cost_usd is not None:
-        body.setdefault("cost_usd", result.total_cost_usd)
-    if result.num_turns is not None:
-        body.setdefault("num_turns", result.num_turns)
-    if result.model:
-        body.setdefault("model", result.model)
-    if result.session_id:
-        body.setdefault("claude_session_id", result.session_id)
-    if result.duration_ms is not None:
-        body.setdefault("claude_duration_ms", result.duration_ms)
+    for key, value in result_fields(result).items():
+        body.setdefault(key, value)
     exit_ok = body.get("exit_code") in (None, 0)
     body.setdefault("success", exit_ok and not result.is_error)
     if not body["success"]:
