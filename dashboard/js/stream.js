@@ -9,6 +9,7 @@
 import { api, ensureToken, query, token } from "./api.js";
 
 const MAX_BACKOFF_MS = 10000;
+const INITIAL_LIMIT = 200; // newest events shown on connect; older ones page in on demand
 
 export class LiveStream {
   constructor({ filters = {}, onEvents, onState }) {
@@ -42,7 +43,8 @@ export class LiveStream {
 
   url() {
     const proto = location.protocol === "https:" ? "wss:" : "ws:";
-    const params = { ...this.filters, after_id: this.lastId ?? undefined, token: token() };
+    const params = { ...this.filters, after_id: this.lastId ?? undefined, token: token(),
+                     limit: this.lastId === null ? INITIAL_LIMIT : undefined };
     return `${proto}//${location.host}/stream${query(params)}`;
   }
 
@@ -68,7 +70,8 @@ export class LiveStream {
     this.ws = ws;
     ws.onopen = () => {
       this.attempt = 0;
-      if (!resuming) this.setState("live");
+      // Nothing newer than what we hold: caught up already.
+      if (!resuming || this.lastId >= this.target) this.setState("live");
     };
     ws.onmessage = (msg) => this.handle(JSON.parse(msg.data));
     ws.onclose = (ev) => this.closed(ws, ev);

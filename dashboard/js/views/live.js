@@ -163,9 +163,21 @@ export function mount(root, { params, setStatus }) {
     countEl.textContent = `(${shown.length} shown)`;
   }
 
+  // Options grow as new apps, sessions and event types show up, without a reload.
+  const selects = {};
+  function learn(ev) {
+    for (const key of ["source_app", "session_id", "hook_event_type"]) {
+      const el = selects[key];
+      const value = ev[key];
+      if (!el || !value || [...el.options].some((o) => o.value === value)) continue;
+      el.append(h("option", { value }, value));
+    }
+  }
+
   function add(events, live) {
     const fresh = new Set();
     for (const ev of events) {
+      learn(ev);
       const known = st.events.has(ev.id);
       st.events.set(ev.id, ev);
       if (!known && live) {
@@ -241,13 +253,15 @@ export function mount(root, { params, setStatus }) {
         if (st.q) loadOlder(true).catch(() => {});
       }, 250);
     });
+    const pick = (key, values) => {
+      if (st.filters[key] && !values.includes(st.filters[key])) values = [st.filters[key], ...values];
+      selects[key] = select(key, values, st.filters[key], (v) => setFilter(key, v));
+      return selects[key];
+    };
     clear(filtersEl,
-      labelled("App", select("source_app", opts.source_apps, st.filters.source_app,
-                             (v) => setFilter("source_app", v))),
-      labelled("Session", select("session_id", opts.session_ids, st.filters.session_id,
-                                 (v) => setFilter("session_id", v))),
-      labelled("Event type", select("hook_event_type", opts.hook_event_types,
-                                    st.filters.hook_event_type, (v) => setFilter("hook_event_type", v))),
+      labelled("App", pick("source_app", opts.source_apps)),
+      labelled("Session", pick("session_id", opts.session_ids)),
+      labelled("Event type", pick("hook_event_type", opts.hook_event_types)),
       labelled("Search payloads", search),
       h("span", { id: "search-hint", class: "muted" }, "Searches stored events too."));
   }
