@@ -83,6 +83,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
     s = sub.add_parser("stop-requested", help="exit 0 if the server says the loop must stop")
     s.add_argument("--loop-id", required=True)
+    s.add_argument("--control-url", help="the server's HTTP address when --server is grpc://")
 
     sub.add_parser("flush", help="replay the spool now")
 
@@ -185,6 +186,8 @@ def run(args: argparse.Namespace) -> int:
     out = sys.stdout
     try:
         if args.emit_command == "stop-requested":
+            if args.control_url:
+                client = Client(client.config.with_(url=args.control_url))
             return 0 if stop_requested(client, args.loop_id) else 1
         if args.emit_command == "flush":
             result = client.replay()

@@ -29,13 +29,17 @@ Stopping:
   ends the loop after its current task.
 
 Reporting:
-  --server URL          router-ext server (ROUTER_EXT_URL, default http://127.0.0.1:4000)
+  --server URL          router-ext server (ROUTER_EXT_URL, default http://127.0.0.1:4000;
+                        grpc://HOST:PORT reports over gRPC)
+  --control-url URL     where stop requests are read when --server is grpc:// (the HTTP
+                        address; RALPH_CONTROL_URL, default --server)
   --label NAME          label for this loop's metrics (default: this folder's name)
   --loop-id ID          the loop's id (default: ralph-<time>-<pid>)
 
 Claude:
   --claude BIN          the CLI to run (CLAUDE_BIN, default claude)
   --model MODEL         passed as --model
+  --output-dir DIR      keep each task's `claude -p` result as DIR/TASK_ID.json
   --dry-run             print what would run; run nothing and report nothing
   -h, --help            this help
 
@@ -54,6 +58,8 @@ PROMPT_FILE="PROMPT.md"
 MODE=""
 LABEL=$(basename "$PWD")
 LOOP_ID=""
+CONTROL=${RALPH_CONTROL_URL:-}
+OUTPUT_DIR=""
 MODEL=""
 DRY_RUN=0
 CLAUDE_ARGS=()
@@ -71,6 +77,8 @@ while [ "$#" -gt 0 ]; do
     --max-iterations) need "$@"; MAX_ITER=$2; shift ;;
     --completion-promise) need "$@"; PROMISE=$2; shift ;;
     --server) need "$@"; SERVER=$2; shift ;;
+    --control-url) need "$@"; CONTROL=$2; shift ;;
+    --output-dir) need "$@"; OUTPUT_DIR=$2; shift ;;
     --label) need "$@"; LABEL=$2; shift ;;
     --loop-id) need "$@"; LOOP_ID=$2; shift ;;
     --claude) need "$@"; CLAUDE=$2; shift ;;
@@ -106,7 +114,8 @@ emit_metric() {
 stop_requested() {
   [ "$DRY_RUN" = 1 ] && return 1
   PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" "$PY" -m harness.emit --server "$SERVER" \
-    --quiet stop-requested --loop-id "$LOOP_ID" >/dev/null 2>&1
+    --quiet stop-requested --loop-id "$LOOP_ID" --control-url "${CONTROL:-$SERVER}" \
+    >/dev/null 2>&1
 }
 
 # Writes the next task to $WORK/task.{id,title,prompt}; fails when there is none.
@@ -202,6 +211,7 @@ while [ "$i" -lt "$MAX_ITER" ]; do
     "${CLAUDE_ARGS[@]}" >"$WORK/out.json" 2>"$WORK/err.txt" </dev/null
   CODE=$?
   DURATION=$(( $(now_ms) - START ))
+  if [ -n "$OUTPUT_DIR" ]; then mkdir -p "$OUTPUT_DIR" && cp "$WORK/out.json" "$OUTPUT_DIR/$TASK_ID.json"; fi
   VERDICT=$(judge "$CODE")
   if [ "${VERDICT%%$'\n'*}" = ok ]; then COMPLETED=$((COMPLETED + 1)); EVENT=task_completed
   else FAILED=$((FAILED + 1)); EVENT=task_failed; fi
