@@ -1,0 +1,99 @@
+"""Dashboard API latency with a million stored events.
+
+Seeds a SQLite database through the core's writer (once; reused while it exists), starts
+`router-ext serve` on it, and times every /api/ui route the page calls, printing p50 / p95 /
+max and response size. Nothing asserts; the numbers go in the README.
+
+    .venv/bin/python bench/bench_dashboard.py [--events 1000000] [--sessions 10000] [--runs 15]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.dashboard_seed import seed  # noqa: E402
+from tests.support import ROOT, start_server  # noqa: E402
+
+DEFAULT_DB = ROOT / "bench" / "results" / "dashboard-1m.db"
+
+
+def routes(client: httpx.Client) -> list[tuple[str, str]]:
+    """(name, path) pairs, including a deep sessions cursor and a real session id."""
+    first = client.get("/api/ui/sessions?limit=50").json()
+    sid = first["sessions"][0]["id"]
+    cursor = first["next"]
+    for _ in range(20):  # walk 20 pages deep
+        cursor = client.get(f"/api/ui/sessions?limit=50&before={cursor}").json()["next"]
+    return [
+        ("overview (today, burn, 14 days)", "/api/ui/overview?days=14"),
+        ("sessions page 1", "/api/ui/sessions?limit=50"),
+        ("sessions page 21 (cursor)", f"/api/ui/sessions?limit=50&before={cursor}"),
+        ("sessions by project + text", "/api/ui/sessions?project=/srv/router&q=label-3"),
+        ("session detail", f"/api/ui/sessions/{sid}"),
+        ("session timeline (500)", f"/api/ui/sessions/{sid}/timeline?limit=500"),
+        ("events newest 100", "/api/ui/events?limit=100"),
+        ("search common word", "/api/ui/events?q=pytest&limit=100"),
+        ("search rare word (one window)", "/api/ui/events?q=no-such-needle&limit=100"),
+        ("events by session", f"/api/ui/events?session_id={sid}&limit=100"),
+        ("events/min 10 min + lanes", "/api/ui/rate?minutes=10"),
+        ("pending approvals", "/api/ui/approvals?state=pending"),
+        ("analytics 7 days", "/api/ui/analytics?days=7"),
+        ("analytics 30 days", "/api/ui/analytics?days=30"),
+        ("filter options", "/api/ui/filter-options"),
+        ("resume cursor", "/api/ui/cursor?session_id=" + sid),
+        ("ralph loops", "/api/ui/ralph"),
+    ]
+
+
+def measure(client: httpx.Client, path: str, runs: int) -> tuple[list[float], int]:
+    client.get(path)  # warm the page cache and the pool
+    times, size = [], 0
+    for _ in range(runs):
+        started = time.perf_counter()
+        r = client.get(path)
+        times.append((time.perf_counter() - started) * 1000)
+        r.raise_for_status()
+        size = len(r.content)
+    return times, size
+
+
+def main() -> None:
+    """Seed if needed, serve, time each route, print a table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--sessions", type=int, default=10_000)
+    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--db", type=Path, default=DEFAULT_DB)
+    args = parser.parse_args()
+    if not args.db.exists():
+        args.db.parent.mkdir(parents=True, exist_ok=True)
+        result = asyncio.run(seed(f"sqlite:///{args.db}", events=args.events,
+                                  sessions=args.sessions, days=30))
+        print(f"seeded {result['events']:,} events and {result['sessions']:,} sessions "
+              f"in {result['seconds']:.1f} s")
+    server = start_server(f"sqlite:///{args.db}")
+    try:
+        with httpx.Client(base_url=server.url, timeout=60) as client:
+            total = client.get("/health").json()["last_event_id"]
+            print(f"database: {args.db} ({total:,} events, {args.db.stat().st_size / 1e6:.0f} MB)")
+            print(f"{'route':34} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'bytes':>9}")
+            for name, path in routes(client):
+                times, size = measure(client, path, args.runs)
+                p95 = statistics.quantiles(times, n=20)[-1] if len(times) > 1 else times[0]
+                print(f"{name:34} {statistics.median(times):8.1f} {p95:8.1f} "
+                      f"{max(times):8.1f} {size:9,}")
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()
