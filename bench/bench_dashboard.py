@@ -20,8 +20,8 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.dashboard_seed import seed  # noqa: E402
-from tests.support import ROOT, start_server  # noqa: E402
+from bench.dashboard_seed import seed
+from tests.support import ROOT, start_server
 
 DEFAULT_DB = ROOT / "bench" / "results" / "dashboard-1m.db"
 

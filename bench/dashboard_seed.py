@@ -20,11 +20,11 @@ from sqlalchemy import Connection, delete, insert
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from router_ext.core import RouterExt  # noqa: E402
-from router_ext.normalize import build_row  # noqa: E402
-from router_ext.queries import SESSIONS  # noqa: E402
-from router_ext.records import Row  # noqa: E402
-from router_ext.settings import Settings  # noqa: E402
+from router_ext.core import RouterExt
+from router_ext.normalize import build_row
+from router_ext.queries import SESSIONS
+from router_ext.records import Row
+from router_ext.settings import Settings
 
 MODELS = ("claude-sonnet-4-5", "claude-opus-4-5", "claude-haiku-4-5")
 PROJECTS = ("/srv/router", "/srv/billing", "/home/dev/site")
@@ -43,7 +43,8 @@ def _session_row(i: int, now: int, span_ms: int, rng: random.Random) -> Row:
               "cache_read_tokens": rng.randrange(0, 200_000),
               "cache_creation_tokens": rng.randrange(0, 20_000)}
     cost = round(tokens["input_tokens"] * 3e-6 + tokens["output_tokens"] * 15e-6
-                 + tokens["cache_read_tokens"] * 3e-7 + tokens["cache_creation_tokens"] * 3.75e-6, 6)
+                 + tokens["cache_read_tokens"] * 3e-7
+                 + tokens["cache_creation_tokens"] * 3.75e-6, 6)
     success = rng.random() > 0.15 if done else None
     return {
         "id": f"seed-{i:06d}", "source": source, "source_app": f"app-{i % 4}",
@@ -54,7 +55,8 @@ def _session_row(i: int, now: int, span_ms: int, rng: random.Random) -> Row:
         "status": ("completed" if success else "failed") if done else "running",
         "started_at": started, "completed_at": started + duration if done else None,
         "last_event_at": min(started + duration, now), "duration_ms": duration if done else None,
-        "success": success, "error": None if success in (True, None) else "Exit code 1: tests failed",
+        "success": success,
+        "error": None if success in (True, None) else "Exit code 1: tests failed",
         "tool_calls_count": rng.randrange(1, 80), "tool_failures_count": rng.randrange(0, 4),
         "prompts_count": rng.randrange(1, 6), "subagents_count": rng.randrange(0, 3),
         "model": model, **tokens, "cost_usd": cost,

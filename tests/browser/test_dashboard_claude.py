@@ -50,7 +50,8 @@ def test_sessions_view_shows_the_runs_tokens_and_cost(page: Any, server: ServerP
                                                       claude: ClaudeRunner,
                                                       tmp_path: Path) -> None:
     claude.scenario("dash_two_tools", {
-        "turns": [{"tool": "Bash", "input": {"command": "echo dashboard-one", "description": "one"}},
+        "turns": [{"tool": "Bash",
+                   "input": {"command": "echo dashboard-one", "description": "one"}},
                   {"tool": "Bash", "input": {"command": "ls /definitely-missing-dir",
                                              "description": "fails"}},
                   {"text": "Done."}],

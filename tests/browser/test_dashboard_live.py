@@ -108,7 +108,8 @@ def test_filters_by_app_session_and_type_and_search(page: Any, server: ServerPro
     page.wait_for_selector(f'ul.events li[data-id="{b["id"]}"]')
     ids = shown_ids(page)
     assert a["id"] not in ids and old["id"] not in ids
-    types = set(page.eval_on_selector_all("ul.events li[data-id]", "els => els.map(e => e.dataset.type)"))
+    types = set(page.eval_on_selector_all("ul.events li[data-id]",
+                                          "els => els.map(e => e.dataset.type)"))
     assert types == {"PostToolUse", "Stop"}
 
     page.select_option('select[name="hook_event_type"]', "Stop")
