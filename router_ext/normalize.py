@@ -92,14 +92,13 @@ def validate_hitl(value: Any) -> dict[str, Any] | None:
         )
     _text(value.get("question"), "humanInTheLoop.question", required=True, limit=65_536)
     choices = value.get("choices")
-    if kind == "choice":
-        if not isinstance(choices, list) or not choices or not all(
-            isinstance(c, str) for c in choices
-        ):
-            raise InvalidInput(
-                "'humanInTheLoop.choices' must be a non-empty list of strings for type choice",
-                field="humanInTheLoop.choices",
-            )
+    if kind == "choice" and not (
+        isinstance(choices, list) and choices and all(isinstance(c, str) for c in choices)
+    ):
+        raise InvalidInput(
+            "'humanInTheLoop.choices' must be a non-empty list of strings for type choice",
+            field="humanInTheLoop.choices",
+        )
     timeout = value.get("timeout")
     if timeout is not None and (
         isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0
@@ -208,36 +207,65 @@ def _hitl_from_proto(msg: types_pb2.HumanInTheLoop) -> dict[str, Any]:
     return data
 
 
+def _proto_name(value: str, name: str) -> str:
+    if not value:
+        raise InvalidInput(f"'{name}' is required", field=name)
+    if len(value) > MAX_NAME:
+        raise TooLarge(f"'{name}' is longer than {MAX_NAME} characters", field=name)
+    return value
+
+
+def _proto_optional(value: str, name: str, limit: int = MAX_NAME) -> str | None:
+    if len(value) > limit:
+        raise TooLarge(f"'{name}' is longer than {limit} characters", field=name)
+    return value or None
+
+
+def _proto_chat(text: str) -> str | None:
+    if not text:
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise InvalidInput(f"'chat_json' is not valid JSON: {exc}", field="chat_json") from exc
+    if not isinstance(value, list):
+        raise InvalidInput("'chat_json' must be a JSON array", field="chat_json")
+    return text
+
+
 def from_proto(msg: types_pb2.Event, *, max_payload_bytes: int) -> Row:
-    """A protobuf Event from a gRPC client."""
+    """A protobuf Event from a gRPC client.
+
+    This is the gRPC ingest hot path, so it builds the row directly (each field is read from
+    the message once) instead of going through build_row's keyword arguments; events carrying
+    a human-in-the-loop request take build_row for its pending status.
+    """
     payload_text = msg.payload_json or "{}"
     payload = parse_json_object(payload_text, "payload_json", limit=max_payload_bytes)
-    chat = None
-    if msg.chat_json:
-        try:
-            chat_value = json.loads(msg.chat_json)
-        except ValueError as exc:
-            raise InvalidInput(f"'chat_json' is not valid JSON: {exc}", field="chat_json") from exc
-        if not isinstance(chat_value, list):
-            raise InvalidInput("'chat_json' must be a JSON array", field="chat_json")
-        chat = msg.chat_json
-    hitl = None
+    if msg.timestamp_ms < 0:
+        raise InvalidInput("'timestamp_ms' must not be negative", field="timestamp_ms")
+    fields: dict[str, Any] = {
+        "source_app": _proto_name(msg.source_app, "source_app"),
+        "session_id": _proto_name(msg.session_id, "session_id"),
+        "hook_event_type": _proto_name(msg.hook_event_type, "hook_event_type"),
+        "event_uid": _proto_optional(msg.event_uid, "event_uid", MAX_UID) or new_uid(),
+        "model_name": (_proto_optional(msg.model_name, "model_name")
+                       or _derived(payload, "model")),
+        "chat": _proto_chat(msg.chat_json),
+        "summary": msg.summary or None,
+        "host": _proto_optional(msg.host, "host"),
+        "agent_id": _proto_optional(msg.agent_id, "agent_id") or _derived(payload, "agent_id"),
+        "tool_name": (_proto_optional(msg.tool_name, "tool_name")
+                      or _derived(payload, "tool_name")),
+        "tool_use_id": (_proto_optional(msg.tool_use_id, "tool_use_id")
+                        or _derived(payload, "tool_use_id")),
+    }
     if msg.HasField("human_in_the_loop"):
         hitl = validate_hitl(_hitl_from_proto(msg.human_in_the_loop))
-    return build_row(
-        source_app=_text(msg.source_app, "source_app", required=True) or "",
-        session_id=_text(msg.session_id, "session_id", required=True) or "",
-        hook_event_type=_text(msg.hook_event_type, "hook_event_type", required=True) or "",
-        payload=payload,
-        payload_text=payload_text,
-        event_uid=_text(msg.event_uid, "event_uid", required=False, limit=MAX_UID),
-        timestamp=msg.timestamp_ms or None,
-        model_name=_text(msg.model_name, "model_name", required=False),
-        chat=chat,
-        summary=msg.summary or None,
-        human_in_the_loop=hitl,
-        host=_text(msg.host, "host", required=False),
-        agent_id=_text(msg.agent_id, "agent_id", required=False),
-        tool_name=_text(msg.tool_name, "tool_name", required=False),
-        tool_use_id=_text(msg.tool_use_id, "tool_use_id", required=False),
-    )
+        return build_row(payload=payload, payload_text=payload_text,
+                         timestamp=msg.timestamp_ms or None, human_in_the_loop=hitl, **fields)
+    received = now_ms()
+    fields.update(payload=payload_text, timestamp=msg.timestamp_ms or received,
+                  received_at=received, human_in_the_loop=None, human_in_the_loop_status=None,
+                  hitl_status=None, extra=None)
+    return fields

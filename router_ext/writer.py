@@ -10,21 +10,20 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, insert, select
+from sqlalchemy import Connection, Engine
 
 from router_ext.errors import Overloaded, Unavailable
-from router_ext.models import Event
+from router_ext.inserts import EVENTS, Ack, insert_rows, last_event_id
 from router_ext.records import Row, StoredEvent
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-EVENTS = Event.__table__  # type: ignore[attr-defined]
-UID_CHUNK = 500
+__all__ = ["EVENTS", "Ack", "BatchHook", "CommitListener", "WriteOp", "Writer"]
 
 # Runs inside the insert transaction with the rows just stored (the sessions fold).
 BatchHook = Callable[[Connection, list[Row]], None]
@@ -32,15 +31,6 @@ BatchHook = Callable[[Connection, list[Row]], None]
 CommitListener = Callable[[list[StoredEvent]], None]
 # An arbitrary write, run in its own transaction; returns (result, rows to announce as updates).
 WriteOp = Callable[[Connection], tuple[Any, list[Row]]]
-
-
-@dataclass(frozen=True, slots=True)
-class Ack:
-    """The outcome for one submitted row: its id, and whether it was already stored."""
-
-    id: int
-    event_uid: str
-    duplicate: bool
 
 
 @dataclass(slots=True)
@@ -188,44 +178,14 @@ class Writer:
 
     def _read_last_id(self) -> int:
         with self._engine.connect() as conn:
-            return int(conn.execute(select(EVENTS.c.id).order_by(EVENTS.c.id.desc())
-                                    .limit(1)).scalar() or 0)
-
-    def _existing_ids(self, conn: Connection, uids: Iterable[str]) -> dict[str, int]:
-        found: dict[str, int] = {}
-        unique = list(dict.fromkeys(uids))
-        for start in range(0, len(unique), UID_CHUNK):
-            chunk = unique[start:start + UID_CHUNK]
-            query = select(EVENTS.c.event_uid, EVENTS.c.id).where(EVENTS.c.event_uid.in_(chunk))
-            found.update({uid: int(id_) for uid, id_ in conn.execute(query)})
-        return found
+            return last_event_id(conn)
 
     def _commit_rows(self, rows: list[Row]) -> tuple[list[Ack], list[Row]]:
         with self._engine.begin() as conn:
-            known = self._existing_ids(conn, (row["event_uid"] for row in rows))
-            fresh: list[Row] = []
-            pending: dict[str, Row] = {}
-            for row in rows:
-                uid = row["event_uid"]
-                if uid not in known and uid not in pending:
-                    pending[uid] = row
-                    fresh.append(row)
+            acks, fresh = insert_rows(conn, rows)
             if fresh:
-                statement = insert(EVENTS).returning(EVENTS.c.id, sort_by_parameter_order=True)
-                ids = [int(r[0]) for r in conn.execute(statement, fresh)]
-                for row, id_ in zip(fresh, ids, strict=True):
-                    row["id"] = id_
                 for hook in self.batch_hooks:
                     hook(conn, fresh)
-        acks: list[Ack] = []
-        for row in rows:
-            uid = row["event_uid"]
-            if uid in known:
-                acks.append(Ack(known[uid], uid, True))
-            elif pending[uid] is row:
-                acks.append(Ack(row["id"], uid, False))
-            else:
-                acks.append(Ack(pending[uid]["id"], uid, True))
         if fresh:
             self.last_id = max(self.last_id, fresh[-1]["id"])
         return acks, fresh

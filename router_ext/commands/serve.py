@@ -7,7 +7,7 @@ import argparse
 from router_ext.settings import Settings
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register the subcommand."""
     p = sub.add_parser("serve", help="run the HTTP and gRPC server",
                        description="Run the server. Options override ROUTER_EXT_* variables.")

@@ -12,7 +12,7 @@ from typing import Any
 BACKOFF_MAX = 5.0
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register the subcommand."""
     p = sub.add_parser("tail", help="print live events as JSON lines",
                        description="Subscribe to the gRPC stream and print one JSON event per "

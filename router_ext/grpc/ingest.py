@@ -11,17 +11,25 @@ from router_ext.core import RouterExt
 from router_ext.errors import InvalidInput, RouterExtError
 from router_ext.normalize import from_proto
 from router_ext.records import Row
-from router_ext.v1 import ingest_pb2, ingest_pb2_grpc
+from router_ext.v1 import ingest_pb2, ingest_pb2_grpc, types_pb2
 from router_ext.writer import Ack
 
 from .status import unary_errors
 
 TRANSPORT = "grpc"
-IN_FLIGHT = 4096
+# PublishStream: at most CHUNK events per submission and IN_FLIGHT_CHUNKS submissions waiting
+# for their commit, so one stream holds at most ~9,000 events in memory.
+CHUNK = 1000
+IN_FLIGHT_CHUNKS = 8
 
 
 def _ack(ack: Ack) -> ingest_pb2.Ack:
     return ingest_pb2.Ack(id=ack.id, event_uid=ack.event_uid, duplicate=ack.duplicate)
+
+
+def _error_ack(request: ingest_pb2.PublishRequest, exc: RouterExtError) -> ingest_pb2.Ack:
+    return ingest_pb2.Ack(event_uid=request.event.event_uid, error=exc.message,
+                          error_code=exc.grpc_code.name)
 
 
 class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
@@ -31,11 +39,9 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         self.core = core
         self.limit = core.settings.max_body_bytes
 
-    def _row(self, request: ingest_pb2.PublishRequest, where: str = "event") -> Row:
-        if not request.HasField("event"):
-            raise InvalidInput(f"'{where}' is required", field=where)
+    def _row(self, event: types_pb2.Event, where: str = "event") -> Row:
         try:
-            return from_proto(request.event, max_payload_bytes=self.limit)
+            return from_proto(event, max_payload_bytes=self.limit)
         except RouterExtError as exc:
             self.core.reject(TRANSPORT, exc)
             if exc.field and where != "event":
@@ -45,16 +51,16 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
     @unary_errors
     async def Publish(self, request: ingest_pb2.PublishRequest,
                       context: grpc.aio.ServicerContext) -> ingest_pb2.Ack:
-        (ack,) = await self.core.ingest([self._row(request)], TRANSPORT)
+        if not request.HasField("event"):
+            raise InvalidInput("'event' is required", field="event")
+        (ack,) = await self.core.ingest([self._row(request.event)], TRANSPORT)
         return _ack(ack)
 
     @unary_errors
     async def PublishBatch(self, request: ingest_pb2.PublishBatchRequest,
                            context: grpc.aio.ServicerContext) -> ingest_pb2.PublishBatchResponse:
-        rows = [
-            self._row(ingest_pb2.PublishRequest(event=event), f"events[{index}]")
-            for index, event in enumerate(request.events)
-        ]
+        # Every event is validated before any is submitted: a bad one fails the whole call.
+        rows = [self._row(event, f"events[{index}]") for index, event in enumerate(request.events)]
         if not rows:
             return ingest_pb2.PublishBatchResponse()
         acks = await self.core.ingest(rows, TRANSPORT)
@@ -63,33 +69,70 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
     async def PublishStream(self, request_iterator: AsyncIterator[ingest_pb2.PublishRequest],
                             context: grpc.aio.ServicerContext
                             ) -> AsyncIterator[ingest_pb2.Ack]:
-        # Requests are read and submitted while earlier ones commit, so one stream fills whole
-        # group-commit batches; acks still leave in request order. The bounded queue is the
-        # stream's flow control: at most IN_FLIGHT events wait for their commit.
-        pending: asyncio.Queue[asyncio.Future[ingest_pb2.Ack] | None] = asyncio.Queue(IN_FLIGHT)
-        reader = asyncio.create_task(self._submit_all(request_iterator, pending))
+        # Requests are read while earlier ones commit and are submitted in chunks of whatever
+        # has arrived meanwhile, so one stream fills whole group-commit batches; acks still
+        # leave in request order. The bounded queues are the stream's flow control.
+        requests: asyncio.Queue[ingest_pb2.PublishRequest | None] = asyncio.Queue(CHUNK)
+        chunks: asyncio.Queue[asyncio.Future[list[ingest_pb2.Ack]] | None] = asyncio.Queue(
+            IN_FLIGHT_CHUNKS)
+        tasks = [asyncio.create_task(self._read_all(request_iterator, requests)),
+                 asyncio.create_task(self._chunk_all(requests, chunks))]
         try:
-            while (future := await pending.get()) is not None:
-                yield await future
-            await reader  # surfaces a failure to read the request stream
+            while (future := await chunks.get()) is not None:
+                for ack in await future:
+                    yield ack
+            for task in tasks:
+                await task  # surfaces a failure to read the request stream
         finally:
-            reader.cancel()
+            for task in tasks:
+                task.cancel()
 
-    async def _submit_all(self, requests: AsyncIterator[ingest_pb2.PublishRequest],
-                          pending: asyncio.Queue[asyncio.Future[ingest_pb2.Ack] | None]) -> None:
+    @staticmethod
+    async def _read_all(source: AsyncIterator[ingest_pb2.PublishRequest],
+                        requests: asyncio.Queue[ingest_pb2.PublishRequest | None]) -> None:
         try:
-            async for request in requests:
-                await pending.put(asyncio.ensure_future(self._stream_ack(request)))
+            async for request in source:
+                await requests.put(request)
         finally:
-            await pending.put(None)
+            await requests.put(None)
 
-    async def _stream_ack(self, request: ingest_pb2.PublishRequest) -> ingest_pb2.Ack:
-        try:
-            (ack,) = await self.core.ingest([self._row(request)], TRANSPORT)
-        except RouterExtError as exc:
-            return ingest_pb2.Ack(event_uid=request.event.event_uid, error=exc.message,
-                                  error_code=exc.grpc_code.name)
-        return _ack(ack)
+    async def _chunk_all(self, requests: asyncio.Queue[ingest_pb2.PublishRequest | None],
+                         chunks: asyncio.Queue[asyncio.Future[list[ingest_pb2.Ack]] | None]
+                         ) -> None:
+        done = False
+        while not done:
+            first = await requests.get()
+            chunk = [] if first is None else [first]
+            done = first is None
+            while not done and len(chunk) < CHUNK and not requests.empty():
+                item = requests.get_nowait()
+                done = item is None
+                if item is not None:
+                    chunk.append(item)
+            if chunk:
+                await chunks.put(asyncio.ensure_future(self._stream_acks(chunk)))
+        await chunks.put(None)
+
+    async def _stream_acks(self, chunk: list[ingest_pb2.PublishRequest]) -> list[ingest_pb2.Ack]:
+        acks: list[ingest_pb2.Ack | None] = []
+        rows: list[Row] = []
+        for request in chunk:
+            try:
+                if not request.HasField("event"):
+                    raise InvalidInput("'event' is required", field="event")
+                rows.append(self._row(request.event))
+                acks.append(None)
+            except RouterExtError as exc:
+                acks.append(_error_ack(request, exc))
+        stored: list[ingest_pb2.Ack] = []
+        if rows:
+            try:
+                stored = [_ack(a) for a in await self.core.ingest(rows, TRANSPORT)]
+            except RouterExtError as exc:  # overloaded or unavailable: every row is refused
+                stored = [_error_ack(r, exc) for r, a in zip(chunk, acks, strict=True)
+                          if a is None]
+        it = iter(stored)
+        return [ack if ack is not None else next(it) for ack in acks]
 
     @unary_errors
     async def PublishMetric(self, request: ingest_pb2.PublishMetricRequest,

@@ -52,4 +52,4 @@ class StreamServicer(stream_pb2_grpc.StreamServiceServicer):
             context.set_trailing_metadata(((RESUME_KEY, str(exc.resume_after_id)),))
             await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
         finally:
-            await events.aclose()
+            await events.aclose()  # type: ignore[attr-defined]

@@ -1,0 +1,138 @@
+"""gRPC ingest throughput: ~1 KB events, durable at ack, into SQLite.
+
+Runs the server as its own process and drives it from client processes that pre-encode their
+requests (so the numbers measure the server, not protobuf encoding in the client). Two modes:
+PublishBatch (several batches in flight per client) and PublishStream (one ack per event).
+
+    .venv/bin/python bench/bench_grpc_ingest.py [--events 200000] [--mode batch|stream|both]
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import threading
+import time
+from typing import Any
+
+import httpx
+from common import batch_bytes, bench_server, event, header, payload_json, percentile, rss_mb
+
+BATCH_METHOD = "/router_ext.v1.IngestService/PublishBatch"
+STREAM_METHOD = "/router_ext.v1.IngestService/PublishStream"
+
+
+def _batch_client(target: str, index: int, batches: int, batch_size: int, inflight: int,
+                  start: Any, results: Any) -> None:
+    import grpc
+
+    from router_ext.v1 import ingest_pb2
+
+    payload = payload_json()
+    requests = [batch_bytes((index * batches + b) * batch_size, batch_size, payload)
+                for b in range(batches)]
+    latencies: list[float] = []
+    acked = 0
+    lock = threading.Lock()
+    with grpc.insecure_channel(target, options=[("grpc.max_send_message_length", 64 << 20)]) as ch:
+        call = ch.unary_unary(BATCH_METHOD, request_serializer=None,
+                              response_deserializer=ingest_pb2.PublishBatchResponse.FromString)
+        grpc.channel_ready_future(ch).result(timeout=10)
+
+        def worker(mine: list[bytes]) -> None:
+            nonlocal acked
+            for body in mine:
+                t0 = time.perf_counter()
+                response = call(body, timeout=60)
+                took = time.perf_counter() - t0
+                with lock:
+                    latencies.append(took)
+                    acked += len(response.acks)
+
+        threads = [threading.Thread(target=worker, args=(requests[i::inflight],))
+                   for i in range(inflight)]
+        start.wait()
+        t0 = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        results.put((acked, t0, time.perf_counter(), latencies))
+
+
+def _stream_client(target: str, index: int, count: int, start: Any, results: Any) -> None:
+    import grpc
+
+    from router_ext.v1 import ingest_pb2
+
+    payload = payload_json()
+    requests = [ingest_pb2.PublishRequest(event=event(index * count + i, payload=payload))
+                .SerializeToString() for i in range(count)]
+    with grpc.insecure_channel(target) as ch:
+        call = ch.stream_stream(STREAM_METHOD, request_serializer=None,
+                                response_deserializer=ingest_pb2.Ack.FromString)
+        grpc.channel_ready_future(ch).result(timeout=10)
+        start.wait()
+        t0 = time.perf_counter()
+        acked = sum(1 for ack in call(iter(requests), timeout=120) if ack.id and not ack.error)
+        results.put((acked, t0, time.perf_counter(), []))
+
+
+def _run(target: str, clients: int, fn: Any, args: tuple[Any, ...]) -> tuple[int, float, list]:
+    ctx = mp.get_context("spawn")
+    start = ctx.Barrier(clients + 1)
+    results = ctx.Queue()
+    procs = [ctx.Process(target=fn, args=(target, i, *args, start, results))
+             for i in range(clients)]
+    for p in procs:
+        p.start()
+    start.wait()
+    outs = [results.get(timeout=300) for _ in procs]
+    for p in procs:
+        p.join()
+    acked = sum(o[0] for o in outs)
+    elapsed = max(o[2] for o in outs) - min(o[1] for o in outs)
+    return acked, elapsed, [lat for o in outs for lat in o[3]]
+
+
+def bench_batch(events: int, clients: int, batch_size: int, inflight: int) -> None:
+    """PublishBatch from `clients` processes, `inflight` calls each."""
+    batches = max(1, events // (clients * batch_size))
+    with bench_server() as server:
+        acked, elapsed, lat = _run(server.grpc_target, clients, _batch_client,
+                                   (batches, batch_size, inflight))
+        rss, peak = rss_mb(server.proc.pid)
+        stored = httpx.get(f"{server.url}/health", timeout=10).json()["last_event_id"]
+    print(f"PublishBatch  {acked:>8} events  {acked / elapsed:>9,.0f} events/s  "
+          f"batch={batch_size} clients={clients} inflight={inflight}  "
+          f"call p50={percentile(lat, 50) * 1000:.1f} ms p99={percentile(lat, 99) * 1000:.1f} ms  "
+          f"stored={stored}  server RSS={rss:.0f} MB (peak {peak:.0f})", flush=True)
+
+
+def bench_stream(events: int, clients: int) -> None:
+    """PublishStream from `clients` processes, one ack per event."""
+    with bench_server() as server:
+        acked, elapsed, _ = _run(server.grpc_target, clients, _stream_client,
+                                 (events // clients,))
+        rss, peak = rss_mb(server.proc.pid)
+    print(f"PublishStream {acked:>8} events  {acked / elapsed:>9,.0f} events/s  "
+          f"clients={clients}  server RSS={rss:.0f} MB (peak {peak:.0f})", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--mode", choices=("batch", "stream", "both"), default="both")
+    parser.add_argument("--clients", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=1000)
+    parser.add_argument("--inflight", type=int, default=4)
+    args = parser.parse_args()
+    header("gRPC ingest, 1 KB events, SQLite, ack = committed")
+    if args.mode in ("batch", "both"):
+        bench_batch(args.events, args.clients, args.batch_size, args.inflight)
+    if args.mode in ("stream", "both"):
+        bench_stream(min(args.events, 100_000), args.clients)
+
+
+if __name__ == "__main__":
+    main()

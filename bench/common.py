@@ -1,0 +1,88 @@
+"""Shared pieces of the benchmarks: a server in its own process, event builders, statistics.
+
+Every benchmark runs `router-ext serve` as a separate process (the same way it runs in
+production) and drives it from client processes, then prints its numbers. Nothing here asserts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from router_ext.v1 import ingest_pb2, types_pb2  # noqa: E402
+from tests.support import ServerProcess, start_server  # noqa: E402
+
+PAYLOAD_BYTES = 1024
+
+
+def payload_json(size: int = PAYLOAD_BYTES) -> str:
+    """A realistic-looking hook payload of about `size` bytes of JSON."""
+    base = {"tool_name": "Bash", "tool_input": {"command": "ls -la", "description": ""},
+            "cwd": "/home/dev/project", "session_id": "bench"}
+    text = json.dumps(base)
+    base["tool_input"]["description"] = "x" * max(0, size - len(text))  # type: ignore[index]
+    return json.dumps(base)
+
+
+def event(index: int, *, source_app: str = "bench", session_id: str = "bench-session",
+          hook_event_type: str = "PreToolUse", payload: str | None = None) -> types_pb2.Event:
+    """One ~1 KB event with a unique uid."""
+    return types_pb2.Event(
+        event_uid=f"{uuid.uuid4().hex}-{index}", source_app=source_app, session_id=session_id,
+        hook_event_type=hook_event_type, payload_json=payload or payload_json(),
+        tool_name="Bash",
+    )
+
+
+def batch_bytes(start: int, count: int, payload: str) -> bytes:
+    """A serialized PublishBatchRequest (clients pre-encode so they spend little CPU)."""
+    events = [event(start + i, payload=payload) for i in range(count)]
+    return ingest_pb2.PublishBatchRequest(events=events).SerializeToString()
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The q-th percentile (0..100) by nearest rank; 0 for no values."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    rank = max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))
+    return ordered[rank]
+
+
+def rss_mb(pid: int) -> tuple[float, float]:
+    """(current RSS, peak RSS) of a process in MB, from /proc."""
+    fields: dict[str, float] = {}
+    with open(f"/proc/{pid}/status") as fh:
+        for line in fh:
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                fields[key] = int(value.split()[0]) / 1024
+    return fields.get("VmRSS", 0.0), fields.get("VmHWM", 0.0)
+
+
+@contextmanager
+def bench_server(database_url: str | None = None,
+                 env: dict[str, str] | None = None) -> Iterator[ServerProcess]:
+    """A server process on free ports with a throwaway SQLite database unless one is given."""
+    with tempfile.TemporaryDirectory(prefix="router-ext-bench-") as tmp:
+        url = database_url or f"sqlite:///{tmp}/bench.db"
+        server = start_server(url, env=env)
+        try:
+            yield server
+        finally:
+            server.stop()
+
+
+def header(title: str) -> None:
+    """A section title in the printed output."""
+    print(f"\n== {title} (pid {os.getpid()}, {os.cpu_count()} CPUs) ==", flush=True)
