@@ -30,6 +30,8 @@ USAGE_EVENTS = ("Stop", "SubagentStop", "SessionEnd")
 # Budget for one event, start to spool included, well under what Claude Code would notice.
 HOOK_DEADLINE = 0.1
 HOOK_ATTEMPT = 0.05
+# One attempt: with a 0.1 s budget the spool, replayed on the next good send, is the retry.
+HOOK_ATTEMPTS = 1
 MAX_STDIN = 8 * 1024 * 1024
 
 
@@ -62,7 +64,7 @@ def config(opts: dict[str, str]) -> ClientConfig:
         url=opts.get("server") or None,
         deadline=_env_float("ROUTER_EXT_HOOK_DEADLINE", HOOK_DEADLINE),
         attempt_timeout=_env_float("ROUTER_EXT_HOOK_ATTEMPT_TIMEOUT", HOOK_ATTEMPT),
-        max_attempts=2,
+        max_attempts=max(1, int(_env_float("ROUTER_EXT_HOOK_ATTEMPTS", HOOK_ATTEMPTS))),
     )
 
 

@@ -1,0 +1,134 @@
+"""`router-ext hooks install|uninstall|doctor` on real settings files."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from router_ext.commands.hooks import COMMAND_ONLY, EVENTS
+from tests.support import ROOT, ServerProcess
+
+USER_HOOK = {"type": "command", "command": "/usr/local/bin/my-own-hook", "timeout": 7}
+
+
+def cli(*args: str, home: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ}
+    if home is not None:
+        env["HOME"] = str(home)
+    return subprocess.run([sys.executable, "-m", "router_ext.cli", "hooks", *args],
+                          capture_output=True, text=True, cwd=ROOT, env=env, timeout=60,
+                          check=False)
+
+
+def settings(project: Path) -> dict[str, Any]:
+    return json.loads((project / ".claude" / "settings.json").read_text())
+
+
+def ours(data: dict[str, Any], event: str) -> list[dict[str, Any]]:
+    return [h for g in data["hooks"].get(event, []) for h in g["hooks"]
+            if "router_ext_hook.py" in h.get("command", "")
+            or "managed_by=router-ext" in h.get("url", "")]
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A project whose settings already hold a hook of the user's own and other keys."""
+    proj = tmp_path / "myproj"
+    (proj / ".claude").mkdir(parents=True)
+    (proj / ".claude" / "settings.json").write_text(json.dumps({
+        "model": "claude-sonnet-4-5",
+        "hooks": {"PreToolUse": [{"matcher": "Bash", "hooks": [USER_HOOK]}]},
+    }))
+    return proj
+
+
+def test_install_command_mode_covers_every_event(project: Path) -> None:
+    done = cli("install", "--project", str(project), "--source-app", "demo",
+               "--server", "http://127.0.0.1:4555")
+    assert done.returncode == 0, done.stderr
+    data = settings(project)
+    assert data["model"] == "claude-sonnet-4-5"
+    assert data["hooks"]["PreToolUse"][0] == {"matcher": "Bash", "hooks": [USER_HOOK]}
+    for event in EVENTS:
+        (hook,) = ours(data, event)
+        assert hook["type"] == "command" and isinstance(hook["timeout"], int)
+        argv = shlex.split(hook["command"])
+        assert Path(argv[0]).is_absolute() and Path(argv[2]).is_absolute()
+        assert Path(argv[2]).exists()
+        assert argv[argv.index("--source-app") + 1] == "demo"
+        assert argv[argv.index("--server") + 1] == "http://127.0.0.1:4555"
+    backup = project / ".claude" / "settings.json.router-ext.bak"
+    assert json.loads(backup.read_text())["hooks"]["PreToolUse"][0]["hooks"] == [USER_HOOK]
+
+
+def test_install_is_idempotent_and_uninstall_removes_only_ours(project: Path) -> None:
+    assert cli("install", "--project", str(project)).returncode == 0
+    first = settings(project)
+    again = cli("install", "--project", str(project))
+    assert again.returncode == 0 and "already up to date" in again.stdout
+    assert settings(project) == first
+    assert cli("uninstall", "--project", str(project)).returncode == 0
+    assert settings(project) == {"model": "claude-sonnet-4-5", "hooks": {
+        "PreToolUse": [{"matcher": "Bash", "hooks": [USER_HOOK]}]}}
+
+
+def test_http_mode_uses_http_hooks_where_claude_code_can(project: Path) -> None:
+    done = cli("install", "--project", str(project), "--mode", "http", "--source-app", "web",
+               "--server", "http://127.0.0.1:4555")
+    assert done.returncode == 0, done.stderr
+    data = settings(project)
+    for event in EVENTS:
+        (hook,) = ours(data, event)
+        if event in COMMAND_ONLY:
+            assert hook["type"] == "command"
+        else:
+            assert hook["type"] == "http"
+            assert hook["url"].startswith("http://127.0.0.1:4555/hooks/claude-code?source_app=web")
+            assert isinstance(hook["timeout"], int) and hook["timeout"] >= 5
+    assert ours(data, "PermissionRequest")[0]["timeout"] > 120  # outlasts the server's hold
+    # switching modes replaces our entries instead of adding a second set
+    assert cli("install", "--project", str(project), "--mode", "command").returncode == 0
+    assert all(len(ours(settings(project), e)) == 1 for e in EVENTS)
+
+
+def test_user_scope(tmp_path: Path) -> None:
+    done = cli("install", "--user", home=tmp_path)
+    assert done.returncode == 0, done.stderr
+    data = json.loads((tmp_path / ".claude" / "settings.json").read_text())
+    assert all(ours(data, e) for e in EVENTS)
+
+
+@pytest.mark.parametrize("text", ["{not json", "[1, 2]", '{"hooks": []}'])
+def test_refuses_settings_it_cannot_parse(tmp_path: Path, text: str) -> None:
+    path = tmp_path / ".claude" / "settings.json"
+    path.parent.mkdir()
+    path.write_text(text)
+    done = cli("install", "--project", str(tmp_path))
+    assert done.returncode == 2
+    assert "will not overwrite" in done.stderr
+    assert path.read_text() == text
+    assert not path.with_name("settings.json.router-ext.bak").exists()
+
+
+def test_doctor(project: Path, server: ServerProcess, tmp_path: Path) -> None:
+    env_spool = {"ROUTER_EXT_SPOOL_DIR": str(tmp_path / "spool")}
+    os.environ.update(env_spool)
+    try:
+        missing = cli("doctor", "--project", str(project))
+        assert missing.returncode == 1 and "no router-ext hook for" in missing.stdout
+        assert cli("install", "--project", str(project), "--server", server.url).returncode == 0
+        healthy = cli("doctor", "--project", str(project))
+        assert healthy.returncode == 0, healthy.stdout
+        assert "answers" in healthy.stdout
+        down = cli("doctor", "--project", str(project), "--server", "http://127.0.0.1:1")
+        assert down.returncode == 1 and "does not answer" in down.stdout
+    finally:
+        for key in env_spool:
+            os.environ.pop(key, None)
