@@ -16,11 +16,13 @@ import httpx
 import pytest
 
 from harness.usage import read_transcript, total
+from tests import test_client
 from tests.support import FIXTURES, ROOT, ServerProcess
-from tests.test_client import closed_port, silent_port, stored  # noqa: F401  (fixture)
+from tests.test_client import closed_port, stored
 
 HOOK = ROOT / "hooks" / "router_ext_hook.py"
 CAPTURED = FIXTURES / "claude-code-2.1.328"
+silent_port = test_client.silent_port  # the fixture, shared
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -33,7 +35,8 @@ def compiled() -> None:
 
 
 def run_hook(stdin: bytes | str, server: str, spool: Path, *args: str,
-             env: dict[str, str] | None = None, timeout: float = 30) -> subprocess.CompletedProcess[bytes]:
+             env: dict[str, str] | None = None,
+             timeout: float = 30) -> subprocess.CompletedProcess[bytes]:
     data = stdin.encode() if isinstance(stdin, str) else stdin
     full_env = {**os.environ, "ROUTER_EXT_SPOOL_DIR": str(spool), **(env or {})}
     return subprocess.run([sys.executable, "-S", str(HOOK), "--source-app", "hook-test",
