@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry
 from router_ext.bus import Bus
 from router_ext.db import create_schema, make_engine
 from router_ext.errors import RouterExtError
+from router_ext.harness_metrics import install as install_harness
 from router_ext.labels import Capped, event_type
 from router_ext.queries import Reader
 from router_ext.records import Row
@@ -47,6 +48,8 @@ class RouterExt:
         self.bus.on_count.append(
             lambda transport, n: self.metrics.subscribers.labels(transport).set(n))
         self.metrics.queue_depth.set_function(lambda: self.writer.depth)
+        # Sessions fold (a batch hook), idle sweeper, harness Prometheus catalog.
+        self.harness = install_harness(self)
 
     @property
     def last_id(self) -> int:

@@ -1,0 +1,155 @@
+"""The sessions fold: a writer batch hook that turns fresh event rows into harness_sessions.
+
+It runs inside the insert transaction, so a session row never disagrees with the events that
+made it. Per batch: load the touched sessions in one query, apply every event in memory, link
+Ralph tasks and jobs to the Claude Code session they ran (`claude_session_id`), then write each
+changed row once. What changed is left on the rows as a note (`row["_fold"]`) for the metrics
+listener, which runs after commit.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, insert, select, update
+
+from harness.usage import ModelMap
+from router_ext.pricing import PriceTable
+from router_ext.records import Row
+from router_ext.sessions import usage as su
+from router_ext.sessions.apply import Target, apply_hook, apply_task, target
+from router_ext.sessions.state import COUNTS, SESSIONS, SessionState
+
+log = logging.getLogger(__name__)
+CHUNK = 500
+NOTE = "_fold"
+
+
+class SessionFold:
+    """Callable as a writer batch hook: `fold(conn, fresh_rows)`."""
+
+    def __init__(self, prices: PriceTable) -> None:
+        self.prices = prices
+
+    def __call__(self, conn: Connection, rows: list[Row]) -> None:
+        targets = [(row, target(row)) for row in rows]
+        wanted = {t.session_id for _, t in targets if t is not None}
+        if not wanted:
+            return
+        states = _load(conn, SESSIONS.c.id, wanted)
+        unpriced: list[str] = []
+        last_row: Row | None = None
+        for row, tgt in targets:
+            if tgt is None:
+                continue
+            state = states.get(tgt.session_id) or _create(states, tgt, int(row["timestamp"]))
+            unpriced += self._apply(state, row, tgt)
+            last_row = row
+        _link(conn, states)
+        _write(conn, states.values())
+        if last_row is not None:
+            last_row.setdefault(NOTE, {}).update(_usage_note(states.values(), unpriced))
+
+    def _apply(self, state: SessionState, row: Row, tgt: Target) -> list[str]:
+        was_ended = state.ended
+        try:
+            if tgt.kind == "hook":
+                unpriced = apply_hook(state, row, self.prices)
+            else:
+                unpriced = apply_task(state, row, self.prices)
+        except (TypeError, ValueError, KeyError):  # a strange payload must not fail the batch
+            log.exception("could not fold event %s into session %s", row.get("event_uid"),
+                          state.id)
+            return []
+        note: dict[str, Any] = {"session_source": state.source}
+        if state.started:
+            note["started"] = True
+            state.started = False
+        if state.ended and not was_ended:
+            note["ended"] = state.cols["status"]
+            note["duration_s"] = (state.cols.get("duration_ms") or 0) / 1000
+            note["label"] = state.cols.get("label")
+        row[NOTE] = note
+        return unpriced
+
+
+def _create(states: dict[str, SessionState], tgt: Target, ts: int) -> SessionState:
+    state = SessionState.create(tgt.session_id, tgt.source, ts)
+    states[tgt.session_id] = state
+    return state
+
+
+def _load(conn: Connection, column: Any, keys: Iterable[str],
+          extra: Any = None) -> dict[str, SessionState]:
+    found: dict[str, SessionState] = {}
+    unique = sorted(set(keys))
+    for start in range(0, len(unique), CHUNK):
+        query = select(SESSIONS).where(column.in_(unique[start:start + CHUNK]))
+        if extra is not None:
+            query = query.where(extra)
+        for r in conn.execute(query):
+            state = SessionState.load(dict(r._mapping))
+            found[state.id] = state
+    return found
+
+
+def _link(conn: Connection, states: dict[str, SessionState]) -> None:
+    """Join parents (Ralph tasks, jobs) and the interactive sessions they ran."""
+    parents = {s.id: s for s in states.values()
+               if s.source != "interactive" and s.cols.get("claude_session_id")}
+    children = {s.id for s in states.values() if s.source == "interactive"}
+    if children:
+        more = _load(conn, SESSIONS.c.claude_session_id, children,
+                     SESSIONS.c.source != "interactive")
+        for pid, parent in more.items():
+            parents.setdefault(pid, states.setdefault(pid, parent))
+    wanted = {str(p.cols["claude_session_id"]) for p in parents.values()} - set(states)
+    if wanted:
+        states.update(_load(conn, SESSIONS.c.id, wanted, SESSIONS.c.source == "interactive"))
+    for parent in parents.values():
+        child = states.get(str(parent.cols["claude_session_id"]))
+        if child is not None and child.source == "interactive":
+            _adopt(parent, child)
+
+
+def _adopt(parent: SessionState, child: SessionState) -> None:
+    child.cols["loop_id"] = parent.id
+    for name in COUNTS:
+        parent.cols[name] = max(int(parent.cols[name] or 0), int(child.cols[name] or 0))
+    if not parent.cols.get("project"):
+        parent.cols["project"] = child.cols.get("project")
+    # The run's own totals (from `claude -p`) win; without them the hook-reported usage counts.
+    if su.bigger(child.models, parent.models):
+        parent.models = copy.deepcopy(child.models)
+
+
+def _write(conn: Connection, states: Iterable[SessionState]) -> None:
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    for state in states:
+        row = state.row()
+        if state.is_new:
+            inserts.append(row)
+        elif row != state.original:
+            params = {k: v for k, v in row.items() if k != "id"}
+            params["b_id"] = row["id"]
+            updates.append(params)
+    if inserts:
+        conn.execute(insert(SESSIONS), inserts)
+    if updates:
+        # executemany: the SET clause comes from the parameter keys.
+        conn.execute(update(SESSIONS).where(SESSIONS.c.id == bindparam("b_id")), updates)
+
+
+def _usage_note(states: Iterable[SessionState], unpriced: list[str]) -> dict[str, Any]:
+    """Tokens and cost this batch added to the totals, once per run (children excluded)."""
+    new: ModelMap = {}
+    old: ModelMap = {}
+    for state in states:
+        su.add_into(new, state.counted(before=False))
+        su.add_into(old, state.counted(before=True))
+    growth = su.growth(new, old)
+    return {"usage": {m: u.to_dict() for m, u in growth.items()}, "unpriced": unpriced}
