@@ -34,6 +34,24 @@ from .events import DEFAULT_LIMIT, request_filter
 CLOSE_BEHIND = 4000
 CLOSE_BAD_REQUEST = 4400
 CLOSE_RESTART = 1012
+# A client whose socket accepts nothing for this long is cut off like one that fell behind.
+STALL_SECONDS = 30.0
+
+
+class Stalled(Exception):
+    """The client stopped reading: a send could not complete in STALL_SECONDS."""
+
+    def __init__(self, resume_after_id: int) -> None:
+        super().__init__(f"client stalled; resume with after_id={resume_after_id}")
+        self.resume_after_id = resume_after_id
+
+
+async def _send(ws: WebSocket, text: str, resume_after_id: int) -> None:
+    try:
+        async with asyncio.timeout(STALL_SECONDS):
+            await ws.send_text(text)
+    except TimeoutError as exc:
+        raise Stalled(resume_after_id) from exc
 
 
 def event_message(event_json: str) -> str:
@@ -57,12 +75,15 @@ async def _pump(core: RouterExt, ws: WebSocket) -> None:
         await ws.send_text('{"type":"initial","data":[]}')
     events = follow(core.reader, core.bus, flt, after_id=cursor, live_from_id=core.last_id,
                     heartbeat_seconds=core.settings.heartbeat_seconds, transport="ws")
+    sent = cursor
     try:
         async for item in events:
             if isinstance(item, Heartbeat):
-                await ws.send_text(f'{{"type":"heartbeat","last_id":{item.last_id}}}')
+                await _send(ws, f'{{"type":"heartbeat","last_id":{item.last_id}}}', sent)
             else:
-                await ws.send_text(event_message(item.json()))
+                await _send(ws, event_message(item.json()), sent)
+                if item.kind == "event":
+                    sent = item.id
     finally:
         await events.aclose()  # type: ignore[attr-defined]
 
@@ -93,7 +114,7 @@ def routes(core: RouterExt) -> list[WebSocketRoute]:
             return  # the client left
         code, reason = 1000, ""
         exc = pump.exception()
-        if isinstance(exc, SubscriberBehind):
+        if isinstance(exc, SubscriberBehind | Stalled):
             code, reason = CLOSE_BEHIND, f"behind; resume after_id={exc.resume_after_id}"
         elif isinstance(exc, BusClosed):
             code, reason = CLOSE_RESTART, f"shutting down; resume after_id={exc.resume_after_id}"
@@ -102,6 +123,7 @@ def routes(core: RouterExt) -> list[WebSocketRoute]:
         elif exc is not None and not isinstance(exc, WebSocketDisconnect | OSError):
             code, reason = 1011, "internal error"
         with contextlib.suppress(Exception):
-            await ws.close(code, reason)
+            async with asyncio.timeout(5):  # a stalled client cannot take a close frame either
+                await ws.close(code, reason)
 
     return [WebSocketRoute("/stream", stream)]

@@ -1,0 +1,224 @@
+"""WS /stream with a real WebSocket client: initial page, live events, updates, heartbeats,
+filters, resume, and slow clients closed with the id to resume from (never silent loss)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+import websockets
+from websockets.asyncio.client import ClientConnection
+from websockets.client import ClientProtocol
+from websockets.frames import Frame, Opcode
+from websockets.uri import parse_uri
+
+from tests.support import ServerProcess, start_server
+
+QUEUE = 20
+
+
+@pytest.fixture(scope="module")
+def ws_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    db = tmp_path_factory.mktemp("ws") / "router-ext.db"
+    proc = start_server(f"sqlite:///{db}", env={"ROUTER_EXT_HEARTBEAT_SECONDS": "0.3",
+                                                "ROUTER_EXT_SUBSCRIBER_QUEUE_SIZE": str(QUEUE)})
+    yield proc
+    proc.stop()
+
+
+def post(server: ServerProcess, session: str, **fields: Any) -> dict[str, Any]:
+    body = {"source_app": "ws-test", "session_id": session, "hook_event_type": "PreToolUse",
+            "payload": {"n": 1}, **fields}
+    r = httpx.post(f"{server.url}/events", json=body, timeout=10)
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
+async def recv_json(ws: ClientConnection, timeout: float = 5) -> dict[str, Any]:
+    return dict(json.loads(await asyncio.wait_for(ws.recv(), timeout)))
+
+
+async def next_event(ws: ClientConnection, timeout: float = 5) -> dict[str, Any]:
+    while True:
+        msg = await recv_json(ws, timeout)
+        if msg["type"] != "heartbeat":
+            return msg
+
+
+def test_initial_then_live_events_in_order(ws_server: ServerProcess) -> None:
+    session = uuid.uuid4().hex
+    old = [post(ws_server, session)["id"] for _ in range(3)]
+
+    async def run() -> None:
+        url = f"{ws_server.ws_url}/stream?session_id={session}&limit=2"
+        async with websockets.connect(url) as ws:
+            initial = await recv_json(ws)
+            assert initial["type"] == "initial"
+            assert [e["id"] for e in initial["data"]] == old[-2:]
+            new = [await asyncio.to_thread(post, ws_server, session) for _ in range(3)]
+            got = [await next_event(ws) for _ in range(3)]
+            assert [m["type"] for m in got] == ["event"] * 3
+            assert [m["data"]["id"] for m in got] == [e["id"] for e in new]
+            assert got[0]["data"]["session_id"] == session
+
+    asyncio.run(run())
+
+
+def test_initial_default_is_300_newest(ws_server: ServerProcess) -> None:
+    session = uuid.uuid4().hex
+    with httpx.Client(base_url=ws_server.url, timeout=10) as http:
+        ids = [http.post("/events", json={"source_app": "bulk", "session_id": session,
+                                          "hook_event_type": "Stop", "payload": {}}).json()["id"]
+               for _ in range(310)]
+
+    async def run() -> None:
+        async with websockets.connect(f"{ws_server.ws_url}/stream?session_id={session}") as ws:
+            initial = await recv_json(ws)
+            assert [e["id"] for e in initial["data"]] == ids[-300:]
+
+    asyncio.run(run())
+
+
+def test_filters_and_heartbeats(ws_server: ServerProcess) -> None:
+    session, other = uuid.uuid4().hex, uuid.uuid4().hex
+
+    async def run() -> None:
+        url = f"{ws_server.ws_url}/stream?session_id={session}&hook_event_type=Stop"
+        async with websockets.connect(url) as ws:
+            assert (await recv_json(ws))["data"] == []
+            beat = await recv_json(ws, timeout=3)
+            assert beat["type"] == "heartbeat" and isinstance(beat["last_id"], int)
+            await asyncio.to_thread(post, ws_server, other, hook_event_type="Stop")
+            await asyncio.to_thread(post, ws_server, session, hook_event_type="PreToolUse")
+            wanted = await asyncio.to_thread(post, ws_server, session, hook_event_type="Stop")
+            msg = await next_event(ws)
+            assert msg["data"]["id"] == wanted["id"]
+
+    asyncio.run(run())
+
+
+def test_resume_with_after_id(ws_server: ServerProcess) -> None:
+    session = uuid.uuid4().hex
+    ids = [post(ws_server, session)["id"] for _ in range(4)]
+
+    async def run() -> None:
+        url = f"{ws_server.ws_url}/stream?session_id={session}&after_id={ids[1]}"
+        async with websockets.connect(url) as ws:
+            assert (await recv_json(ws)) == {"type": "initial", "data": []}
+            got = [(await next_event(ws))["data"]["id"] for _ in range(2)]
+            assert got == ids[2:]
+
+    asyncio.run(run())
+
+
+def test_hitl_update_is_sent_again_with_same_id(ws_server: ServerProcess) -> None:
+    session = uuid.uuid4().hex
+
+    async def run() -> None:
+        async with websockets.connect(f"{ws_server.ws_url}/stream?session_id={session}") as ws:
+            await recv_json(ws)
+            asked = await asyncio.to_thread(
+                post, ws_server, session,
+                humanInTheLoop={"question": "Proceed?", "type": "question", "timeout": 60})
+            first = await next_event(ws)
+            assert first["data"]["humanInTheLoopStatus"]["status"] == "pending"
+            r = await asyncio.to_thread(
+                httpx.post, f"{ws_server.url}/events/{asked['id']}/respond",
+                json={"response": "yes", "respondedBy": "alice"}, timeout=10)
+            assert r.status_code == 200, r.text
+            update = await next_event(ws)
+            assert update["type"] == "event" and update["data"]["id"] == asked["id"]
+            status = update["data"]["humanInTheLoopStatus"]
+            assert status["status"] == "responded" and status["respondedBy"] == "alice"
+
+    asyncio.run(run())
+
+
+def test_bad_query_parameter_closes_with_reason(ws_server: ServerProcess) -> None:
+    async def run() -> None:
+        async with websockets.connect(f"{ws_server.ws_url}/stream?limit=abc") as ws:
+            with pytest.raises(websockets.ConnectionClosed) as info:
+                await recv_json(ws)
+            assert info.value.rcvd is not None
+            assert info.value.rcvd.code == 4400 and "limit" in info.value.rcvd.reason
+
+    asyncio.run(run())
+
+
+class StalledClient:
+    """A WebSocket client on a raw socket with a tiny receive buffer that reads only on demand,
+    so the server really sees a consumer that cannot keep up."""
+
+    def __init__(self, url: str) -> None:
+        self.proto = ClientProtocol(parse_uri(url), max_size=None)
+        host, port = url.split("//", 1)[1].split("/", 1)[0].split(":")
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        self.sock.settimeout(10)
+        self.sock.connect((host, int(port)))
+        self.proto.send_request(self.proto.connect())
+        self._flush()
+        self.messages: list[dict[str, Any]] = []
+        while not self.messages:  # handshake and the initial message
+            self._read()
+
+    def _flush(self) -> None:
+        for chunk in self.proto.data_to_send():
+            if chunk:
+                self.sock.sendall(chunk)
+
+    def _read(self) -> bool:
+        data = self.sock.recv(1 << 20)
+        if not data:
+            self.proto.receive_eof()
+            return False
+        self.proto.receive_data(data)
+        for item in self.proto.events_received():
+            if isinstance(item, Frame) and item.opcode == Opcode.TEXT:
+                self.messages.append(json.loads(item.data))
+        self._flush()
+        return True
+
+    def read_until_closed(self) -> tuple[int, str]:
+        """Read everything; returns the close code and reason."""
+        while self.proto.close_rcvd is None and self._read():
+            pass
+        close = self.proto.close_rcvd
+        assert close is not None, "the server never closed the connection"
+        self.sock.close()
+        return close.code, close.reason
+
+
+def test_slow_client_is_closed_with_resume_id_and_loses_nothing(ws_server: ServerProcess) -> None:
+    session = uuid.uuid4().hex
+    url = f"{ws_server.ws_url}/stream?session_id={session}"
+    client = StalledClient(url)
+    assert client.messages[0]["type"] == "initial"
+    # While the client reads nothing, the socket buffers fill (a few MB), the server's sends
+    # block, and its bounded queue for this client (20 events here) overflows.
+    blob = "x" * 64_000
+    total = 160
+    with httpx.Client(base_url=ws_server.url, timeout=20) as http:
+        sent = [http.post("/events", json={"source_app": "slow", "session_id": session,
+                                           "hook_event_type": "PreToolUse",
+                                           "payload": {"blob": blob}}).json()["id"]
+                for _ in range(total)]
+    code, reason = client.read_until_closed()
+    got = [m["data"]["id"] for m in client.messages if m["type"] == "event"]
+    assert code == 4000, (code, reason)
+    resume = int(reason.rsplit("=", 1)[1])
+    assert got == sent[:len(got)] and resume == got[-1] and len(got) < total
+
+    async def rest() -> list[int]:
+        async with websockets.connect(f"{url}&after_id={resume}", max_size=None) as ws:
+            await recv_json(ws)
+            return [(await next_event(ws))["data"]["id"] for _ in range(total - len(got))]
+
+    # Resuming from the id in the close reason delivers exactly the rest.
+    assert got + asyncio.run(rest()) == sent
