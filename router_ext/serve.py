@@ -6,6 +6,7 @@ import asyncio
 import logging
 import socket
 import sys
+from types import FrameType
 
 import uvicorn
 
@@ -27,6 +28,18 @@ def bind_http(host: str, port: int) -> socket.socket:
     return sock
 
 
+class _Server(uvicorn.Server):
+    """uvicorn's server, except that a signal-initiated graceful shutdown exits with status 0.
+
+    uvicorn re-raises the captured SIGTERM after shutting down, which makes a clean, fully
+    drained stop look like a crash to supervisors and scripts.
+    """
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        super().handle_exit(sig, frame)
+        self._captured_signals.clear()
+
+
 def _announce(host: str, http_port: int, grpc_port: int) -> None:
     # The first line is machine-readable: tests and scripts parse it to find the ports.
     print(f"http={host}:{http_port} grpc={host}:{grpc_port}", flush=True)
@@ -45,7 +58,7 @@ async def serve(settings: Settings) -> None:
         ws_max_size=settings.max_body_bytes, log_level="warning", access_log=False,
         timeout_graceful_shutdown=5, timeout_keep_alive=30,
     )
-    server = uvicorn.Server(config)
+    server = _Server(config)
     await server.serve(sockets=[sock])
     if not server.started:
         raise SystemExit(1)

@@ -38,6 +38,12 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
     def __init__(self, core: RouterExt) -> None:
         self.core = core
         self.limit = core.settings.max_body_bytes
+        self._readers: set[asyncio.Task[None]] = set()
+
+    def shutdown(self) -> None:
+        """Stop reading every PublishStream; what was read is still committed and acked."""
+        for task in self._readers:
+            task.cancel()
 
     def _row(self, event: types_pb2.Event, where: str = "event") -> Row:
         try:
@@ -75,14 +81,18 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         requests: asyncio.Queue[ingest_pb2.PublishRequest | None] = asyncio.Queue(CHUNK)
         chunks: asyncio.Queue[asyncio.Future[list[ingest_pb2.Ack]] | None] = asyncio.Queue(
             IN_FLIGHT_CHUNKS)
-        tasks = [asyncio.create_task(self._read_all(request_iterator, requests)),
-                 asyncio.create_task(self._chunk_all(requests, chunks))]
+        reader = asyncio.create_task(self._read_all(request_iterator, requests))
+        self._readers.add(reader)
+        reader.add_done_callback(self._readers.discard)
+        tasks = [reader, asyncio.create_task(self._chunk_all(requests, chunks))]
         try:
             while (future := await chunks.get()) is not None:
                 for ack in await future:
                     yield ack
-            for task in tasks:
-                await task  # surfaces a failure to read the request stream
+            await asyncio.wait(tasks)
+            for task in tasks:  # surfaces a failure to read the request stream
+                if not task.cancelled() and task.exception() is not None:
+                    raise task.exception()  # type: ignore[misc]
         finally:
             for task in tasks:
                 task.cancel()

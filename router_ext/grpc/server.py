@@ -84,7 +84,8 @@ class GrpcServer:
             options=server_options(settings.max_body_bytes * BATCH_FACTOR),
             interceptors=interceptors,
         )
-        ingest_pb2_grpc.add_IngestServiceServicer_to_server(IngestServicer(core), self.server)
+        self.ingest = IngestServicer(core)
+        ingest_pb2_grpc.add_IngestServiceServicer_to_server(self.ingest, self.server)
         stream_pb2_grpc.add_StreamServiceServicer_to_server(StreamServicer(core), self.server)
         query_pb2_grpc.add_QueryServiceServicer_to_server(QueryServicer(core), self.server)
         self.health = health.aio.HealthServicer()
@@ -105,6 +106,7 @@ class GrpcServer:
         return self.port
 
     async def stop(self, grace: float = 5.0) -> None:
-        """Report NOT_SERVING, let in-flight calls finish within `grace`, then stop."""
+        """Report NOT_SERVING, end publish streams, let in-flight calls finish, then stop."""
         await self.health.enter_graceful_shutdown()
+        self.ingest.shutdown()
         await self.server.stop(grace)
