@@ -22,7 +22,10 @@ from router_ext.grpc.server import GrpcServer
 from . import dashboard, dashboard_api, health, ralph_control
 from .body import error_response
 from .events import all_routes as events_routes
+from .metrics_harness import routes as metrics_harness_routes
+from .prometheus import routes as prometheus_routes
 from .security import check_token
+from .snapshot import routes as snapshot_routes
 
 ReadyCallback = Callable[[str, int, int], None]
 
@@ -32,6 +35,9 @@ def build_routes(core: RouterExt) -> list[BaseRoute]:
     routes: list[BaseRoute] = []
     routes += health.routes(core)
     routes += events_routes(core)
+    routes += metrics_harness_routes(core)
+    routes += prometheus_routes(core)
+    routes += snapshot_routes(core)
     routes += dashboard_api.routes(core)
     routes += ralph_control.routes(core)
     routes += dashboard.routes(core)  # `/` and `/dashboard/`; keep last
