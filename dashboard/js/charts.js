@@ -20,7 +20,7 @@ function svgRoot(width, height, label) {
 // series: [{label, values: [{key, value}]}] per x position; keys stack in the given order.
 export function barChart({ points, keys, width = 640, height = 180, label, fmt = String,
                            xLabel = (p) => p.x }) {
-  const pad = { l: 48, r: 8, t: 8, b: 22 };
+  const pad = { l: 64, r: 8, t: 8, b: 22 };
   const svg = svgRoot(width, height, label);
   const totals = points.map((p) => keys.reduce((a, k) => a + (p.values[k] || 0), 0));
   const max = Math.max(1e-9, ...totals);
@@ -82,7 +82,7 @@ export function swimLanes({ lanes, start, end, width = 900, label }) {
     for (const p of lane.points) {
       if (p.t < start) continue;
       svg.append(s("circle", { cx: x(p.t), cy: y + (laneH - 4) / 2, r: 4, fill: color(p.type) },
-                   s("title", {}, `${p.type} ${new Date(p.t).toLocaleTimeString()}`)));
+                   s("title", {}, `${p.n ? `${p.n} ` : ""}${p.type} ${new Date(p.t).toLocaleTimeString()}`)));
     }
   });
   const mins = Math.round((end - start) / 60000);

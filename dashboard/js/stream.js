@@ -79,9 +79,9 @@ export class LiveStream {
 
   handle(msg) {
     if (msg.type === "initial") {
-      this.take(msg.data || []);
+      this.take(msg.data || [], true);
     } else if (msg.type === "event") {
-      this.take([msg.data]);
+      this.take([msg.data], false);
     } else if (msg.type === "heartbeat") {
       if (typeof msg.last_id === "number" && msg.last_id > (this.lastId ?? 0)) {
         this.lastId = msg.last_id;
@@ -90,12 +90,12 @@ export class LiveStream {
     }
   }
 
-  take(events) {
+  take(events, initial) {
     if (!events.length) return;
     for (const ev of events) {
       if (this.lastId === null || ev.id > this.lastId) this.lastId = ev.id;
     }
-    this.onEvents(events);
+    this.onEvents(events, initial);
     if (this.state === "catching-up" && this.lastId >= this.target) this.setState("live");
     else if (this.state === "catching-up") {
       this.setState("catching-up", `${this.target - this.lastId} ids to go`);

@@ -5,6 +5,7 @@ approvals are answered from the page, and a token is asked for once."""
 from __future__ import annotations
 
 import socket
+from concurrent.futures import ThreadPoolExecutor
 import time
 import uuid
 from collections.abc import Iterator
@@ -88,9 +89,11 @@ def test_filters_by_app_session_and_type_and_search(page: Any, server: ServerPro
     tag = uuid.uuid4().hex[:6]
     old = post(server, source_app=f"app-a-{tag}", session_id=f"sa-{tag}",
                payload={"tool_input": {"file_path": f"/src/needle-{tag}.py"}})
-    for i in range(205):  # push the needle out of the stream's first page
-        post(server, source_app=f"app-b-{tag}", session_id=f"sb-{tag}",
-             hook_event_type="PostToolUse", payload={"n": i})
+    # Push the needle out of the stream's first page (concurrent posts share commits).
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda i: post(server, source_app=f"app-b-{tag}", session_id=f"sb-{tag}",
+                                     hook_event_type="PostToolUse", payload={"n": i}),
+                      range(205)))
     open_live(page, server)
     assert old["id"] not in shown_ids(page)
 

@@ -79,7 +79,7 @@ export function mount(root, { params, setStatus }) {
         const key = laneKey(ev);
         if (!st.lanes.has(key)) st.lanes.set(key, { label: laneLabel(ev), points: [], last: 0 });
         const l = st.lanes.get(key);
-        l.points.push({ t: ev.timestamp, type: `${n} events` });
+        l.points.push({ t: ev.timestamp, type: "earlier events", n });
         l.last = Math.max(l.last, ev.timestamp);
       }
     }
@@ -107,14 +107,15 @@ export function mount(root, { params, setStatus }) {
         `${(total / st.minutes).toFixed(1)} per minute`),
       barChart({ points: counts.map((n, i) => ({ x: `-${Math.round((bins - i) * binMs / 1000)}s`,
                                                  values: { events: n * perMin } })),
-                 keys: ["events"], height: 140, fmt: (v) => `${Math.round(v)}/min`,
+                 keys: ["events"], height: 140, width: Math.max(chartEl.clientWidth, 400), fmt: (v) => `${Math.round(v)}/min`,
                  label: `Events per minute over the last ${st.minutes} minutes` }));
     const lanes = [...st.lanes.values()].filter((l) => l.last >= start)
       .sort((a, b) => b.last - a.last).slice(0, MAX_LANES);
     const types = new Set();
     for (const l of lanes) for (const p of l.points) if (p.t >= start) types.add(p.type);
     clear(lanesEl, lanes.length
-      ? [swimLanes({ lanes, start, end: now, label: "Events per session and agent" }),
+      ? [swimLanes({ lanes, start, end: now, width: Math.max(lanesEl.clientWidth, 480),
+                     label: "Events per session and agent" }),
          legend([...types].slice(0, 12))]
       : h("p", { class: "muted" }, `No activity in the last ${st.minutes} minutes.`));
   }
@@ -215,7 +216,8 @@ export function mount(root, { params, setStatus }) {
     st.events.clear();
     stream = new LiveStream({
       filters: st.filters,
-      onEvents: (events) => add(events, true),
+      // The first page is history (the rate chart has it from the server already).
+      onEvents: (events, initial) => add(events, !initial),
       onState: (state, detail) => {
         const [text, cls] = STATES[state];
         setStatus(`${text}${detail ? ` · ${detail}` : ""}`, cls);
