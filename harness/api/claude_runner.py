@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import os
 import shlex
+import signal
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -68,14 +69,15 @@ async def run_claude(prompt: str, config: RunnerConfig, *, model: str = "",
     try:
         proc = await asyncio.create_subprocess_exec(
             *cmd, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE, cwd=config.workdir or None, limit=MAX_OUTPUT)
+            stderr=asyncio.subprocess.PIPE, cwd=config.workdir or None, limit=MAX_OUTPUT,
+            start_new_session=True)  # its own process group, so a cancel stops its tools too
     except OSError as exc:
         return RunOutcome(127, 0, session_id, error=f"cannot start {config.binary}: {exc}")
     try:
         out, err = await asyncio.wait_for(proc.communicate(), config.timeout)
     except (TimeoutError, asyncio.CancelledError) as exc:
-        with contextlib.suppress(ProcessLookupError):
-            proc.kill()
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
         await proc.wait()
         if isinstance(exc, asyncio.CancelledError):
             raise
