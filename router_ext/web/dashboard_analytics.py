@@ -15,9 +15,10 @@ from sqlalchemy import Engine, case, func, select
 from router_ext.queries import EVENTS, SESSIONS
 from router_ext.records import Row
 
-from .dashboard_queries import DAY_MS, FAILURE_TYPES, TOOL_END_TYPES, _rows, model_rows
+from .dashboard_queries import COUNTED, DAY_MS, FAILURE_TYPES, TOOL_END_TYPES, _rows, model_rows
 
 TEXT_LIMIT = 240
+STOP_EVENT = "stop_requested"  # what POST /api/ralph/{loop_id}/stop stores
 # Payload keys that best describe an event in one line, in order of preference.
 _TEXT_KEYS = ("prompt", "command", "file_path", "path", "pattern", "url", "query", "error",
               "message", "last_assistant_message", "description", "reason", "source")
@@ -147,7 +148,7 @@ def _first_line(value: Any) -> str:
 def cost_by_day_model(engine: Engine, since_ms: int, tz_offset_ms: int) -> list[dict[str, Any]]:
     """Cost per local day and model, from each session's per-model usage."""
     s = SESSIONS.c
-    query = select(SESSIONS).where(s.started_at >= since_ms).limit(100_000)
+    query = select(SESSIONS).where(s.started_at >= since_ms, COUNTED).limit(100_000)
     totals: defaultdict[tuple[int, str], float] = defaultdict(float)
     for row in _rows(engine, query):
         day = (row["started_at"] + tz_offset_ms) // DAY_MS * DAY_MS - tz_offset_ms
@@ -190,7 +191,13 @@ def ralph_loops(engine: Engine, limit: int) -> list[dict[str, Any]]:
         s.source == "ralph", s.success.is_(False),
         s.loop_id.in_([r["loop_id"] for r in loops])).group_by(s.loop_id)
     failed = {r["loop_id"]: r["n"] for r in _rows(engine, failed_q)}
+    e = EVENTS.c
+    stops_q = select(e.session_id, func.max(e.timestamp).label("t")).where(
+        e.session_id.in_([r["loop_id"] for r in loops]), e.source_app == "ralph",
+        e.hook_event_type == STOP_EVENT).group_by(e.session_id)
+    stops = {r["session_id"]: r["t"] for r in _rows(engine, stops_q)}
     for row in loops:
+        row["stop_requested_at"] = stops.get(row["loop_id"])
         row["completed"] = int(row["completed"] or 0)
         row["failed"] = int(failed.get(row["loop_id"], 0))
         row["running"] = int(running.get(row["loop_id"], 0))

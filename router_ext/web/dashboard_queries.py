@@ -15,6 +15,7 @@ from sqlalchemy import Engine, and_, func, or_, select
 
 from router_ext.queries import EVENTS, SESSIONS
 from router_ext.records import Row
+from router_ext.sessions.queries import COUNTED  # leaves out sessions whose task holds the usage
 
 DAY_MS = 86_400_000
 HOUR_MS = 3_600_000
@@ -56,7 +57,7 @@ def _totals(engine: Engine, since_ms: int) -> dict[str, Any]:
         func.coalesce(func.sum(s.cache_read_tokens), 0).label("cache_read_tokens"),
         func.coalesce(func.sum(s.cache_creation_tokens), 0).label("cache_creation_tokens"),
         func.coalesce(func.sum(s.cost_usd), 0.0).label("cost_usd"),
-    ).where(s.started_at >= since_ms)
+    ).where(s.started_at >= since_ms, COUNTED)
     row = _rows(engine, query)[0]
     row["cost_usd"] = float(row["cost_usd"])
     return row
@@ -79,7 +80,7 @@ def _burn(engine: Engine, now_ms: int) -> dict[str, Any]:
     s = SESSIONS.c
     start = now_ms - HOUR_MS
     query = select(s.started_at, s.last_event_at, s.cost_usd).where(
-        s.last_event_at >= start, s.cost_usd > 0).limit(50_000)
+        s.last_event_at >= start, s.cost_usd > 0, COUNTED).limit(50_000)
     spent = 0.0
     for row in _rows(engine, query):
         life = max(row["last_event_at"] - row["started_at"], 1)
@@ -99,7 +100,7 @@ def daily_usage(engine: Engine, days: int, tz_offset_ms: int, now_ms: int) -> li
                                + s.cache_creation_tokens), 0).label("tokens"),
         func.coalesce(func.sum(s.cost_usd), 0.0).label("cost_usd"),
         func.coalesce(func.sum(s.tool_calls_count), 0).label("tool_calls"),
-    ).where(s.started_at >= since).group_by(day).order_by(day)
+    ).where(s.started_at >= since, COUNTED).group_by(day).order_by(day)
     by_day = {int(r["day"]): r for r in _rows(engine, query)}
     first = (since + tz_offset_ms) // DAY_MS
     out = []

@@ -219,3 +219,32 @@ def test_asks_for_the_token_once(browser: Any, tmp_path: Path) -> None:
     finally:
         tab.close()
         proc.stop()
+
+
+def test_ralph_view_shows_completion_and_stops_a_running_loop(page: Any,
+                                                              server: ServerProcess) -> None:
+    loop = f"mercury-{uuid.uuid4().hex[:6]}"
+    base = {"source": "ralph", "label": loop, "completed_tasks": 0, "failed_tasks": 0}
+    for body in ({**base, "event": "task_started", "task_id": "t1", "task_title": "First"},
+                 {**base, "event": "task_completed", "task_id": "t1", "task_title": "First",
+                  "success": True, "duration_ms": 1200, "completed_tasks": 1},
+                 {**base, "event": "task_started", "task_id": "t2", "task_title": "Second"}):
+        r = httpx.post(f"{server.url}/metrics/harness", json=body, timeout=5)
+        assert r.status_code in (200, 201, 202), r.text
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.goto(f"{server.url}/dashboard/#/ralph")
+    row = page.locator(f'tr[data-loop="{loop}"]')
+    row.wait_for()
+    cells = row.locator("td").all_inner_texts()
+    assert cells[2:6] == ["2", "1", "0", "100%"], cells
+    row.get_by_role("button", name=f"Stop loop {loop}").click()
+    control = {}
+    for _ in range(50):
+        control = httpx.get(f"{server.url}/api/ralph/{loop}/control", timeout=5).json()
+        if control["stop"]:
+            break
+        time.sleep(0.1)
+    assert control["stop"] is True
+    # After the next refresh the page shows the stored request, not a fresh Stop button.
+    page.wait_for_selector(f'tr[data-loop="{loop}"] .chip.warn:has-text("Stop requested")')
+    shot(page, "ralph-stop")

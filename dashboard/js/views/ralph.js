@@ -20,7 +20,9 @@ export function mount(root) {
     if (!window.confirm(`Ask Ralph loop ${loop.loop_id} to stop after its current task?`)) return;
     button.disabled = true;
     try {
-      await api(`/api/ralph/${encodeURIComponent(loop.loop_id)}/stop`, { method: "POST", body: {} });
+      await api(`/api/ralph/${encodeURIComponent(loop.loop_id)}/stop`, { method: "POST", body: {
+        reason: "stop requested from the dashboard",
+        requested_by: localStorage.getItem("router-ext-operator") || "dashboard" } });
       button.textContent = "Stop requested";
     } catch (err) {
       button.disabled = false;
@@ -41,7 +43,9 @@ export function mount(root) {
         h("td", { class: "num" }, fmtInt(l.completed)), h("td", { class: "num" }, fmtInt(l.failed)),
         h("td", { class: "num" }, done ? `${Math.round((100 * l.completed) / done)}%` : "–"),
         h("td", { class: "num" }, fmtDateTime(l.last_event_at)),
-        h("td", {}, l.running ? button : statusChip("idle")));
+        h("td", {}, !l.running ? statusChip("idle") : l.stop_requested_at >= l.last_event_at
+          ? h("span", { class: "chip warn" }, `Stop requested ${fmtDateTime(l.stop_requested_at)}`)
+          : button));
     }) : h("tr", {}, h("td", { colspan: 8, class: "muted" }, "No Ralph loops recorded.")));
     clear(tasksBody, tasks.sessions.map((s) => h("tr", {},
       h("td", {}, h("a", { href: `#/session/${encodeURIComponent(s.id)}` }, s.task_title || s.task_id || s.id)),

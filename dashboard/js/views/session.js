@@ -18,7 +18,10 @@ function facts(s) {
     ["Subagents", fmtInt(s.subagents_count)], ["Turns", s.num_turns ?? ""],
     ["Cost", h("span", { "data-metric": "cost" }, fmtUsd(s.cost_usd))],
     ["Task", s.task_title ? `${s.task_id || ""} ${s.task_title}` : s.task_id],
-    ["Ralph loop", s.loop_id ? h("a", { href: "#/ralph" }, s.loop_id) : null],
+    // A Ralph task names its loop; a Claude Code session run by a task names that task.
+    ["Ralph loop", s.loop_id && s.source !== "interactive" ? h("a", { href: "#/ralph" }, s.loop_id) : null],
+    ["Run by task", s.loop_id && s.source === "interactive"
+      ? h("a", { href: `#/session/${encodeURIComponent(s.loop_id)}`, class: "mono" }, s.loop_id) : null],
     ["Error", s.error],
   ].filter(([, v]) => v !== null && v !== undefined && v !== "");
   return h("dl", { class: "cards" }, rows.map(([k, v]) =>
