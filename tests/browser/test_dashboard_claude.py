@@ -96,6 +96,25 @@ def test_sessions_view_shows_the_runs_tokens_and_cost(page: Any, server: ServerP
     assert "UserPromptSubmit" in text
     shot(page, "session-detail-claude")
 
+    # A Ralph task that ran this session links to it, and its cost is not counted twice.
+    task = {"source": "ralph", "label": "dash-loop", "task_id": "dash-1", "task_title": "Dash",
+            "claude_session_id": sid, "completed_tasks": 0, "failed_tasks": 0}
+    for event in ("task_started", "task_completed"):
+        r = httpx.post(f"{server.url}/metrics/harness", timeout=5,
+                       json={**task, "event": event, "success": True, "duration_ms": 2000})
+        assert r.status_code in (200, 201, 202), r.text
+    tasks = httpx.get(f"{server.url}/api/ui/sessions", params={"source": "ralph"},
+                      timeout=5).json()["sessions"]
+    (ralph,) = [t for t in tasks if t["task_id"] == "dash-1"]
+    overview = httpx.get(f"{server.url}/api/ui/overview", timeout=5).json()
+    assert overview["today"]["cost_usd"] == pytest.approx(out["total_cost_usd"])
+    page.goto(f"{server.url}/dashboard/#/session/{ralph['id']}")
+    link = page.locator(f'a[href="#/session/{sid}"]').first
+    link.wait_for()
+    shot(page, "ralph-task-linked")
+    link.click()
+    page.wait_for_selector(f'tr[data-model="{MODEL}"]')
+
 
 def test_approving_in_the_page_lets_the_waiting_tool_run(page: Any, server: ServerProcess,
                                                          claude: ClaudeRunner,
