@@ -40,6 +40,7 @@ export function mount(root) {
         "When", "Session"].map((c) => h("th", { scope: "col" }, c)))), doneBody)));
 
   const busy = new Set();
+  let shownKey = null;
 
   async function respond(ev, body, buttons) {
     busy.add(ev.id);
@@ -103,11 +104,16 @@ export function mount(root) {
     const [pending, done] = await Promise.all([
       api("/api/ui/approvals?state=pending&limit=100"),
       api("/api/ui/approvals?state=resolved&limit=50")]);
-    // Leave cards being answered or typed into alone; redraw the rest.
+    // Redraw only when the set of requests changed, so focus and typing survive the polling.
+    const key = pending.events.map((e) => e.id).join(",");
     const typing = pendingEl.contains(document.activeElement) && document.activeElement.tagName === "INPUT";
-    if (!typing && !busy.size) {
+    if (key !== shownKey && !typing && !busy.size) {
+      const focusedCard = document.activeElement?.closest?.(".approval")?.dataset.id;
+      shownKey = key;
       clear(pendingEl, pending.events.length ? pending.events.map(card)
         : h("p", { class: "muted" }, "Nothing is waiting."));
+      const again = focusedCard && pendingEl.querySelector(`.approval[data-id="${focusedCard}"] button`);
+      if (again) again.focus();
     } else {
       for (const el of pendingEl.querySelectorAll(".left")) {
         const ev = pending.events.find((e) => String(e.id) === el.closest(".approval").dataset.id);
