@@ -299,7 +299,7 @@ class TranscriptUsage:
         return main_model(self.models)
 
 
-class _Deduper:
+class Deduper:
     """Counts each API response once, growing it when a later line of it is larger."""
 
     def __init__(self, seen: dict[str, dict[str, Any]] | None = None) -> None:
@@ -352,8 +352,9 @@ def _tool_uses(message: dict[str, Any]) -> Iterator[tuple[str, str]]:
                 yield str(block.get("id") or ""), str(block.get("name") or "")
 
 
-def _add_line(line: str | bytes, out: TranscriptUsage, dedup: _Deduper,
-              tool_ids: set[str]) -> None:
+def add_line(line: str | bytes, out: TranscriptUsage, dedup: Deduper,
+             tool_ids: set[str]) -> None:
+    """Fold one transcript line into `out` (usage via `dedup`, tool calls via `tool_ids`)."""
     if not line.strip():
         return
     try:
@@ -382,13 +383,13 @@ def _add_line(line: str | bytes, out: TranscriptUsage, dedup: _Deduper,
 
 
 def parse_transcript(lines: Iterable[str | bytes], *, into: TranscriptUsage | None = None,
-                     _dedup: _Deduper | None = None) -> TranscriptUsage:
+                     _dedup: Deduper | None = None) -> TranscriptUsage:
     """Deduplicated per-model usage from transcript lines (malformed lines counted)."""
     out = into if into is not None else TranscriptUsage()
-    dedup = _dedup if _dedup is not None else _Deduper()
+    dedup = _dedup if _dedup is not None else Deduper()
     tool_ids: set[str] = set()
     for line in lines:
-        _add_line(line, out, dedup, tool_ids)
+        add_line(line, out, dedup, tool_ids)
     return out
 
 
@@ -402,7 +403,7 @@ def read_transcript(path: str | Path, *, subagents: bool = True) -> TranscriptUs
     """Usage of one session from its transcript file, plus its subagents' files."""
     path = Path(path)
     out = TranscriptUsage()
-    dedup = _Deduper()
+    dedup = Deduper()
     for file in [path, *(subagent_transcripts(path) if subagents else [])]:
         with file.open("rb") as handle:
             parse_transcript(handle, into=out, _dedup=dedup)
@@ -422,7 +423,7 @@ class TranscriptReader:
         self.offset = _int(state.get("offset"))
         seen = state.get("seen")
         # A private copy: the caller's state must not change under it.
-        self._dedup = _Deduper(copy.deepcopy(seen) if isinstance(seen, dict) else None)
+        self._dedup = Deduper(copy.deepcopy(seen) if isinstance(seen, dict) else None)
         self.malformed_lines = _int(state.get("malformed_lines"))
 
     def state(self) -> dict[str, Any]:
@@ -456,7 +457,21 @@ def usage_fields(models: ModelMap) -> dict[str, int]:
 
 
 __all__ = [
-    "ModelMap", "ModelUsage", "RunResult", "TranscriptReader", "TranscriptUsage", "from_wire",
-    "main_model", "merge", "parse_result", "parse_transcript", "read_transcript",
-    "subagent_transcripts", "to_wire", "total", "usage_fields",
+    "Deduper",
+    "ModelMap",
+    "ModelUsage",
+    "RunResult",
+    "TranscriptReader",
+    "TranscriptUsage",
+    "add_line",
+    "from_wire",
+    "main_model",
+    "merge",
+    "parse_result",
+    "parse_transcript",
+    "read_transcript",
+    "subagent_transcripts",
+    "to_wire",
+    "total",
+    "usage_fields",
 ]
