@@ -83,8 +83,9 @@ def test_records_route_template_status_duration_and_headers(server: ServerProces
     rows = stored(server, session="mw-1")
     got = [(r["payload"]["method"], r["payload"]["route"], r["payload"]["status"])
            for r in rows]
-    assert got == [("GET", "/items/{item_id}", 200), ("POST", "/items/{item_id}", 405),
-                   ("GET", "unmatched", 404), ("GET", "/boom", 500)]
+    assert sorted(got) == sorted([("GET", "/items/{item_id}", 200),
+                                  ("POST", "/items/{item_id}", 405),
+                                  ("GET", "unmatched", 404), ("GET", "/boom", 500)])
     for row in rows:
         body = row["payload"]
         assert row["source_app"] == "api" and row["hook_event_type"] == "request"
@@ -106,7 +107,7 @@ def test_require_project_answers_400_naming_the_header(server: ServerProcess,
     assert refused.json()["field"] == "X-Project" and "X-Project" in refused.json()["detail"]
     assert accepted.status_code == 200
     statuses = [r["payload"]["status"] for r in stored(server, session="mw-2")]
-    assert statuses == [400, 200]
+    assert sorted(statuses) == [200, 400]
 
 
 def test_a_silent_router_ext_never_slows_requests(tmp_path: Path) -> None:
