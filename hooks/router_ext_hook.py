@@ -62,6 +62,7 @@ def config(opts: dict[str, str]) -> ClientConfig:
     """Client settings for a hook: the environment, the options, and a short deadline."""
     return ClientConfig.from_env(
         url=opts.get("server") or None,
+        spool_dir=opts.get("spool-dir") or None,
         deadline=_env_float("ROUTER_EXT_HOOK_DEADLINE", HOOK_DEADLINE),
         attempt_timeout=_env_float("ROUTER_EXT_HOOK_ATTEMPT_TIMEOUT", HOOK_ATTEMPT),
         max_attempts=max(1, int(_env_float("ROUTER_EXT_HOOK_ATTEMPTS", HOOK_ATTEMPTS))),
