@@ -1,0 +1,120 @@
+"""POST /events throughput and latency: ~1 KB bodies over 32 keep-alive connections.
+
+The server runs as its own process; clients are separate processes speaking plain HTTP/1.1 on
+raw keep-alive sockets (so the numbers measure the server, not an HTTP client library). Every
+200 means the event is committed. Prints events/s and per-request p50 / p99.
+
+    .venv/bin/python bench/bench_http_events.py [--events 40000] [--connections 32] [--procs 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing as mp
+import time
+import uuid
+from typing import Any
+
+import httpx
+from common import bench_server, header, payload_json, percentile, rss_mb
+
+
+def post_request(host: str, port: int, path: str, body: bytes) -> bytes:
+    """A keep-alive HTTP/1.1 POST, pre-encoded."""
+    return (f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+            ).encode() + body
+
+
+async def read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    """Status and body of one Content-Length response."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line[:15].lower() == b"content-length:":
+            length = int(line[15:])
+    return status, await reader.readexactly(length)
+
+
+def events_body(index: int, payload: dict[str, Any]) -> bytes:
+    """One /events body of about 1 KB."""
+    return json.dumps({"source_app": "bench", "session_id": f"s{index % 50}",
+                       "hook_event_type": "PreToolUse", "event_uid": uuid.uuid4().hex,
+                       "payload": payload}).encode()
+
+
+async def _connection(host: str, port: int, bodies: list[bytes], latencies: list[float],
+                      errors: list[int]) -> None:
+    reader, writer = await asyncio.open_connection(host, port)  # TCP_NODELAY is asyncio's default
+    for body in bodies:
+        t0 = time.perf_counter()
+        writer.write(post_request(host, port, "/events", body))
+        status, _ = await read_response(reader)
+        latencies.append(time.perf_counter() - t0)
+        if status != 200:
+            errors.append(status)
+    writer.close()
+
+
+def _client(host: str, port: int, index: int, per_conn: int, conns: int, start: Any,
+            results: Any) -> None:
+    payload = json.loads(payload_json(900))
+    work = [[events_body(index * 1_000_000 + c * per_conn + i, payload) for i in range(per_conn)]
+            for c in range(conns)]
+    latencies: list[float] = []
+    errors: list[int] = []
+
+    async def main() -> tuple[float, float]:
+        start.wait()
+        t0 = time.perf_counter()
+        await asyncio.gather(*(_connection(host, port, w, latencies, errors) for w in work))
+        return t0, time.perf_counter()
+
+    t0, t1 = asyncio.run(main())
+    results.put((len(latencies) - len(errors), len(errors), t0, t1, latencies))
+
+
+def run(events: int, connections: int, procs: int) -> None:
+    """Drive one server and print the numbers."""
+    per_proc = connections // procs
+    per_conn = max(1, events // connections)
+    with bench_server() as server:
+        ctx = mp.get_context("spawn")
+        start = ctx.Barrier(procs + 1)
+        results = ctx.Queue()
+        workers = [ctx.Process(target=_client, args=(server.host, server.http_port, i, per_conn,
+                                                     per_proc, start, results))
+                   for i in range(procs)]
+        for w in workers:
+            w.start()
+        start.wait()
+        outs = [results.get(timeout=600) for _ in workers]
+        for w in workers:
+            w.join()
+        rss, peak = rss_mb(server.proc.pid)
+        stored = httpx.get(f"{server.url}/health", timeout=10).json()["last_event_id"]
+    ok = sum(o[0] for o in outs)
+    failed = sum(o[1] for o in outs)
+    elapsed = max(o[3] for o in outs) - min(o[2] for o in outs)
+    lat = [x for o in outs for x in o[4]]
+    print(f"POST /events  {ok:>7} ok {failed} failed  {ok / elapsed:>8,.0f} events/s  "
+          f"connections={connections} client procs={procs}  "
+          f"p50={percentile(lat, 50) * 1000:.1f} ms p99={percentile(lat, 99) * 1000:.1f} ms  "
+          f"stored={stored}  server RSS={rss:.0f} MB (peak {peak:.0f})", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=40_000)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--procs", type=int, default=2)
+    args = parser.parse_args()
+    header("POST /events, ~1 KB bodies, keep-alive, SQLite, 200 = committed")
+    run(args.events, args.connections, args.procs)
+
+
+if __name__ == "__main__":
+    main()
