@@ -1,0 +1,80 @@
+"""`router-ext import PATH...`: backfill Claude Code transcripts and JSONL hook logs.
+
+Writes through its own writer into DATABASE_URL (or --database-url). With SQLite, stop the
+server first or use --url to send the events to the running server instead: SQLite 3.40 must
+never see two writers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import urllib.request
+from pathlib import Path
+
+from router_ext.settings import Settings
+
+HTTP_TIMEOUT = 10.0
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register the subcommand."""
+    p = sub.add_parser("import", help="backfill transcripts and hook logs",
+                       description="Import Claude Code transcript folders (~/.claude/projects) "
+                                   "and JSONL hook logs (logs/sessions/<uuid>/*.jsonl) into "
+                                   "events and sessions. Importing twice changes nothing.")
+    p.add_argument("paths", nargs="+", type=Path, metavar="PATH",
+                   help="files or folders to import")
+    p.add_argument("--database-url", help="sqlite:///path or postgresql://... (DATABASE_URL)")
+    p.add_argument("--url", help="send to a running server at this base URL instead")
+    p.add_argument("--token", help="bearer token for --url (ROUTER_EXT_TOKEN)")
+    p.add_argument("--source-app", default="claude-code", help="source_app of imported events")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Import and print a JSON report."""
+    missing = [str(p) for p in args.paths if not p.exists()]
+    if missing:
+        print(f"router-ext import: no such file or folder: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    settings = Settings.from_env().with_(database_url=args.database_url)
+    report = _send(args, settings) if args.url else asyncio.run(_store(args, settings))
+    print(json.dumps(report, sort_keys=True))
+    return 0
+
+
+async def _store(args: argparse.Namespace, settings: Settings) -> dict[str, int]:
+    from router_ext.backfill import import_paths
+    from router_ext.core import RouterExt
+
+    core = RouterExt(settings)
+    await core.start()
+    try:
+        report = await import_paths(core, args.paths, source_app=args.source_app)
+    finally:
+        await core.stop()
+    return report.as_dict()
+
+
+def _send(args: argparse.Namespace, settings: Settings) -> dict[str, int]:
+    from router_ext.backfill import ImportReport, events
+
+    report = ImportReport()
+    token = args.token or settings.token
+    headers = {"content-type": "application/json"}
+    if token:
+        headers["authorization"] = f"Bearer {token}"
+    for event in events(args.paths, report, settings.session_idle_seconds):
+        body = {"event_uid": event.event_uid, "source_app": args.source_app,
+                "session_id": event.session_id, "hook_event_type": event.hook_event_type,
+                "timestamp": event.timestamp, "payload": event.payload}
+        request = urllib.request.Request(f"{args.url.rstrip('/')}/events", method="POST",
+                                         data=json.dumps(body).encode(), headers=headers)
+        with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT) as response:
+            response.read()
+        report.events += 1
+        report.sessions.add(event.session_id)
+    return report.as_dict()
