@@ -6,6 +6,7 @@ import json
 import sqlite3
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +51,7 @@ def post_hooks(http: httpx.Client, fixture: str, session: str,
 
 
 @pytest.fixture(scope="module")
-def http(server: ServerProcess) -> httpx.Client:
+def http(server: ServerProcess) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=server.url, timeout=10) as client:
         yield client
 

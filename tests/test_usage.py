@@ -102,7 +102,8 @@ def test_result_errors() -> None:
     turns = parse_result((DOC / "claude-p" / "claude-p-result.error_max_turns.json").read_bytes())
     assert turns.is_error and turns.error == "Reached maximum number of turns (30)"
     limit = parse_result((DOC / "claude-p" / "claude-p-result.usage-limit.json").read_text())
-    assert limit.is_error and limit.models == {} and limit.error.startswith("Claude AI usage")
+    assert limit.is_error and limit.models == {}
+    assert (limit.error or "").startswith("Claude AI usage")
     with pytest.raises(ValueError):
         parse_result('{"type": "assistant"}')
 
