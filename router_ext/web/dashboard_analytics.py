@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
-from typing import Any
+from collections.abc import Hashable
+from typing import Any, cast
 
 from sqlalchemy import Engine, case, func, select
 
 from router_ext.queries import EVENTS, SESSIONS
 from router_ext.records import Row
 
+from .dashboard_cache import DayCache
 from .dashboard_queries import COUNTED, DAY_MS, FAILURE_TYPES, TOOL_END_TYPES, _rows, model_rows
 
 TEXT_LIMIT = 240
@@ -79,27 +81,44 @@ def timeline(engine: Engine, keys: list[str], after_id: int, limit: int) -> dict
 
 # -- analytics -----------------------------------------------------------------------------
 
-def tool_usage(engine: Engine, since_ms: int) -> list[dict[str, Any]]:
-    """Finished tool calls and failures per tool since a time."""
+def _unindexed(column: Any) -> Any:
+    # Wrapping the column keeps the planner on the timestamp index: a day is a small range
+    # there, while the event-type index would walk that type's rows over all time.
+    return func.coalesce(column, "")
+
+
+def _tool_counts(engine: Engine, start: int, end: int) -> Counter[Hashable]:
     e = EVENTS.c
     query = select(e.tool_name, e.hook_event_type, func.count().label("n")).where(
-        e.timestamp >= since_ms, e.hook_event_type.in_(TOOL_END_TYPES)
+        e.timestamp >= start, e.timestamp < end, _unindexed(e.hook_event_type).in_(TOOL_END_TYPES)
     ).group_by(e.tool_name, e.hook_event_type)
+    return Counter({(r["tool_name"] or "unknown", r["hook_event_type"]): r["n"]
+                    for r in _rows(engine, query)})
+
+
+def tool_usage(engine: Engine, since_ms: int, now_ms: int,
+               cache: DayCache) -> list[dict[str, Any]]:
+    """Finished tool calls and failures per tool since a time."""
+    counts = cache.total("tools", since_ms, now_ms,
+                         lambda s, e: _tool_counts(engine, s, e))
     calls: Counter[str] = Counter()
     failures: Counter[str] = Counter()
-    for row in _rows(engine, query):
-        tool = row["tool_name"] or "unknown"
-        calls[tool] += row["n"]
-        if row["hook_event_type"] in FAILURE_TYPES:
-            failures[tool] += row["n"]
+    for key, n in counts.items():
+        tool, kind = cast(tuple[str, str], key)
+        calls[tool] += n
+        if kind in FAILURE_TYPES:
+            failures[tool] += n
     return [{"tool": t, "calls": n, "failures": failures[t]} for t, n in calls.most_common(30)]
 
 
 def _payloads(engine: Engine, types: tuple[str, ...], since_ms: int,
-              cap: int = 5000) -> list[dict[str, Any]]:
+              cap: int = 5000, until_ms: int | None = None) -> list[dict[str, Any]]:
     e = EVENTS.c
     query = select(e.payload, e.tool_name, e.timestamp).where(
-        e.timestamp >= since_ms, e.hook_event_type.in_(types)).order_by(e.id.desc()).limit(cap)
+        e.timestamp >= since_ms, _unindexed(e.hook_event_type).in_(types))
+    if until_ms is not None:
+        query = query.where(e.timestamp < until_ms)
+    query = query.order_by(e.id.desc()).limit(cap)
     out = []
     for row in _rows(engine, query):
         try:
@@ -111,10 +130,16 @@ def _payloads(engine: Engine, types: tuple[str, ...], since_ms: int,
     return out
 
 
-def subagent_spawns(engine: Engine, since_ms: int) -> list[dict[str, Any]]:
-    """SubagentStart events per agent type (the newest 5000 in the window)."""
-    counts = Counter(str(p.get("agent_type") or "unknown")
-                     for p in _payloads(engine, ("SubagentStart",), since_ms))
+def _spawn_counts(engine: Engine, start: int, end: int) -> Counter[Hashable]:
+    return Counter(str(p.get("agent_type") or "unknown")
+                   for p in _payloads(engine, ("SubagentStart",), start, 20_000, end))
+
+
+def subagent_spawns(engine: Engine, since_ms: int, now_ms: int,
+                    cache: DayCache) -> list[dict[str, Any]]:
+    """SubagentStart events per agent type (up to 20,000 a day)."""
+    counts = cache.total("subagents", since_ms, now_ms,
+                         lambda s, e: _spawn_counts(engine, s, e))
     return [{"agent_type": k, "count": n} for k, n in counts.most_common(20)]
 
 
@@ -148,7 +173,9 @@ def _first_line(value: Any) -> str:
 def cost_by_day_model(engine: Engine, since_ms: int, tz_offset_ms: int) -> list[dict[str, Any]]:
     """Cost per local day and model, from each session's per-model usage."""
     s = SESSIONS.c
-    query = select(SESSIONS).where(s.started_at >= since_ms, COUNTED).limit(100_000)
+    query = select(s.started_at, s.model, s.cost_usd, s.model_usage, s.input_tokens,
+                   s.output_tokens, s.cache_read_tokens, s.cache_creation_tokens).where(
+        s.started_at >= since_ms, COUNTED).limit(100_000)
     totals: defaultdict[tuple[int, str], float] = defaultdict(float)
     for row in _rows(engine, query):
         day = (row["started_at"] + tz_offset_ms) // DAY_MS * DAY_MS - tz_offset_ms
@@ -158,13 +185,14 @@ def cost_by_day_model(engine: Engine, since_ms: int, tz_offset_ms: int) -> list[
             for (d, m), c in sorted(totals.items())]
 
 
-def analytics(engine: Engine, now_ms: int, days: int, tz_offset_ms: int) -> dict[str, Any]:
+def analytics(engine: Engine, now_ms: int, days: int, tz_offset_ms: int,
+              cache: DayCache) -> dict[str, Any]:
     """Everything the analytics view shows, for the last `days` local days."""
     since = (now_ms + tz_offset_ms) // DAY_MS * DAY_MS - tz_offset_ms - (days - 1) * DAY_MS
     return {
         "since_ms": since,
-        "tools": tool_usage(engine, since),
-        "subagents": subagent_spawns(engine, since),
+        "tools": tool_usage(engine, since, now_ms, cache),
+        "subagents": subagent_spawns(engine, since, now_ms, cache),
         "cost_by_day_model": cost_by_day_model(engine, since, tz_offset_ms),
         "top_errors": top_errors(engine, since),
     }

@@ -20,6 +20,7 @@ from router_ext.records import to_api
 from . import dashboard_analytics as analytics_q
 from . import dashboard_queries as q
 from .body import int_param, list_param
+from .dashboard_cache import DayCache
 
 EVENT_FILTERS = ("source_app", "session_id", "hook_event_type")
 SESSION_FILTERS = ("source", "project", "label", "status")
@@ -59,6 +60,7 @@ def routes(core: RouterExt) -> list[Route]:
     """The /api/ui/* routes."""
     reader = core.reader
     engine = core.reader_engine
+    day_cache = DayCache()
 
     async def overview(request: Request) -> JSONResponse:
         days = int_param(request, "days", 14, minimum=1, maximum=366) or 14
@@ -137,7 +139,7 @@ def routes(core: RouterExt) -> list[Route]:
     async def analytics(request: Request) -> JSONResponse:
         days = int_param(request, "days", 7, minimum=1, maximum=90) or 7
         data = await reader.call(analytics_q.analytics, engine, _now_ms(), days,
-                                 _tz_ms(request))
+                                 _tz_ms(request), day_cache)
         return _json(data)
 
     async def ralph(request: Request) -> JSONResponse:
