@@ -5,10 +5,10 @@ approvals are answered from the page, and a token is asked for once."""
 from __future__ import annotations
 
 import socket
-from concurrent.futures import ThreadPoolExecutor
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
