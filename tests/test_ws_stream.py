@@ -18,6 +18,9 @@ from websockets.client import ClientProtocol
 from websockets.frames import Frame, Opcode
 from websockets.uri import parse_uri
 
+from router_ext.v1 import ingest_pb2
+from tests.grpc_helpers import event as grpc_event
+from tests.grpc_helpers import stubs
 from tests.support import ServerProcess, start_server
 
 QUEUE = 20
@@ -72,10 +75,12 @@ def test_initial_then_live_events_in_order(ws_server: ServerProcess) -> None:
 
 def test_initial_default_is_300_newest(ws_server: ServerProcess) -> None:
     session = uuid.uuid4().hex
-    with httpx.Client(base_url=ws_server.url, timeout=10) as http:
-        ids = [http.post("/events", json={"source_app": "bulk", "session_id": session,
-                                          "hook_event_type": "Stop", "payload": {}}).json()["id"]
-               for _ in range(310)]
+    with ws_server.channel() as channel:  # one batch, so the test stays fast
+        ingest, _, _ = stubs(channel)
+        batch = [grpc_event(source_app="bulk", session_id=session, hook_event_type="Stop")
+                 for _ in range(310)]
+        acks = ingest.PublishBatch(ingest_pb2.PublishBatchRequest(events=batch), timeout=30).acks
+    ids = [ack.id for ack in acks]
 
     async def run() -> None:
         async with websockets.connect(f"{ws_server.ws_url}/stream?session_id={session}") as ws:
