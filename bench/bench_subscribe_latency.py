@@ -1,0 +1,146 @@
+"""Ingest-to-Subscribe delivery latency with many live subscribers.
+
+A publisher process sends single-event Publish calls at a fixed rate, stamping each event with
+its send time; subscriber processes hold `--subscribers` gRPC Subscribe streams between them and
+record, for every event they receive, now - send time. Prints p50/p99/max and how many of the
+expected deliveries arrived.
+
+    .venv/bin/python bench/bench_subscribe_latency.py [--subscribers 100] [--rate 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing as mp
+import time
+from typing import Any
+
+from common import bench_server, header, percentile, rss_mb
+
+SUBSCRIBE = "/router_ext.v1.StreamService/Subscribe"
+PUBLISH = "/router_ext.v1.IngestService/Publish"
+
+
+def _subscriber(target: str, count: int, ready: Any, done: Any, results: Any) -> None:
+    import grpc
+
+    from router_ext.v1 import stream_pb2, types_pb2
+
+    latencies: list[float] = []
+    cut_off: list[str] = []
+    request = stream_pb2.SubscribeRequest(filter=types_pb2.EventFilter(source_apps=["lat"]))
+
+    async def one(channel: grpc.aio.Channel, started: asyncio.Event) -> None:
+        call = channel.unary_stream(SUBSCRIBE,
+                                    request_serializer=stream_pb2.SubscribeRequest.SerializeToString,
+                                    response_deserializer=stream_pb2.StreamMessage.FromString)(
+            request)
+        await call.wait_for_connection()
+        started.set()
+        try:
+            async for message in call:
+                if message.WhichOneof("kind") == "event":
+                    sent = json.loads(message.event.payload_json)["t"]
+                    latencies.append(time.time() - sent)
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() != grpc.StatusCode.CANCELLED:
+                cut_off.append(exc.code().name)
+
+    async def main() -> None:
+        async with grpc.aio.insecure_channel(target) as channel:
+            flags = [asyncio.Event() for _ in range(count)]
+            tasks = [asyncio.create_task(one(channel, flag)) for flag in flags]
+            for flag in flags:
+                await flag.wait()
+            await asyncio.sleep(0.5)  # let the server register every subscription
+            ready.wait()
+            await asyncio.get_running_loop().run_in_executor(None, done.wait)
+            await asyncio.sleep(1.0)  # the last deliveries
+            for task in tasks:
+                task.cancel()
+
+    asyncio.run(main())
+    results.put((latencies, cut_off))
+
+
+def _publisher(target: str, rate: int, seconds: float) -> int:
+    import grpc
+
+    from router_ext.v1 import ingest_pb2, types_pb2
+
+    async def main() -> int:
+        async with grpc.aio.insecure_channel(target) as channel:
+            publish = channel.unary_unary(
+                PUBLISH, request_serializer=ingest_pb2.PublishRequest.SerializeToString,
+                response_deserializer=ingest_pb2.Ack.FromString)
+            pad = "x" * 900
+
+            async def send(i: int) -> None:
+                event = types_pb2.Event(
+                    event_uid=f"lat-{time.time_ns()}-{i}", source_app="lat", session_id="lat",
+                    hook_event_type="PreToolUse",
+                    payload_json=json.dumps({"t": time.time(), "pad": pad}))
+                await publish(ingest_pb2.PublishRequest(event=event), timeout=10)
+
+            total = int(rate * seconds)
+            start = time.perf_counter()
+            tasks = []
+            for i in range(total):
+                delay = start + i / rate - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                tasks.append(asyncio.create_task(send(i)))
+            outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+            return total - sum(1 for o in outcomes if isinstance(o, BaseException))
+
+    return asyncio.run(main())
+
+
+def run(subscribers: int, rate: int, seconds: float, processes: int) -> None:
+    """One measurement: `subscribers` streams over `processes` client processes."""
+    ctx = mp.get_context("spawn")
+    with bench_server() as server:
+        ready, done = ctx.Barrier(processes + 1), ctx.Event()
+        results = ctx.Queue()
+        per = [subscribers // processes + (1 if i < subscribers % processes else 0)
+               for i in range(processes)]
+        procs = [ctx.Process(target=_subscriber, daemon=True,
+                             args=(server.grpc_target, n, ready, done, results)) for n in per]
+        for p in procs:
+            p.start()
+        try:
+            ready.wait(timeout=120)
+            sent = _publisher(server.grpc_target, rate, seconds)
+            rss, peak = rss_mb(server.proc.pid)
+        finally:
+            done.set()
+        outs = [results.get(timeout=120) for _ in procs]
+        for p in procs:
+            p.join(30)
+    latencies = [x for lat, _ in outs for x in lat]
+    cut = sum(len(c) for _, c in outs)
+    expected = sent * subscribers
+    print(f"Subscribe x{subscribers:<4} at {rate} events/s for {seconds:.0f}s: "
+          f"delivered {len(latencies)}/{expected} (cut off: {cut})  "
+          f"p50={percentile(latencies, 50) * 1000:.2f} ms  "
+          f"p99={percentile(latencies, 99) * 1000:.2f} ms  "
+          f"max={max(latencies, default=0) * 1000:.1f} ms  server RSS={rss:.0f} MB "
+          f"(peak {peak:.0f})", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--subscribers", type=int, default=100)
+    parser.add_argument("--rate", type=int, default=1000)
+    parser.add_argument("--seconds", type=float, default=8)
+    parser.add_argument("--processes", type=int, default=4)
+    args = parser.parse_args()
+    header("ingest-to-Subscribe delivery latency")
+    run(1, args.rate, args.seconds, 1)
+    run(args.subscribers, args.rate, args.seconds, args.processes)
+
+
+if __name__ == "__main__":
+    main()
