@@ -17,7 +17,7 @@ from router_ext.queries import EVENTS, SESSIONS
 from router_ext.records import Row
 
 from .dashboard_cache import DayCache
-from .dashboard_queries import COUNTED, DAY_MS, FAILURE_TYPES, TOOL_END_TYPES, _rows, model_rows
+from .dashboard_queries import COUNTED, DAY_MS, FAILURE_TYPES, TOOL_END_TYPES, fetch, model_rows
 
 TEXT_LIMIT = 240
 STOP_EVENT = "stop_requested"  # what POST /api/ralph/{loop_id}/stop stores
@@ -74,7 +74,7 @@ def timeline(engine: Engine, keys: list[str], after_id: int, limit: int) -> dict
     e = EVENTS.c
     query = select(EVENTS).where(e.session_id.in_(keys), e.id > after_id).order_by(
         e.id).limit(limit)
-    rows = _rows(engine, query)
+    rows = fetch(engine, query)
     return {"events": [compact(r) for r in rows],
             "next_after_id": rows[-1]["id"] if len(rows) == limit else None}
 
@@ -93,7 +93,7 @@ def _tool_counts(engine: Engine, start: int, end: int) -> Counter[Hashable]:
         e.timestamp >= start, e.timestamp < end, _unindexed(e.hook_event_type).in_(TOOL_END_TYPES)
     ).group_by(e.tool_name, e.hook_event_type)
     return Counter({(r["tool_name"] or "unknown", r["hook_event_type"]): r["n"]
-                    for r in _rows(engine, query)})
+                    for r in fetch(engine, query)})
 
 
 def tool_usage(engine: Engine, since_ms: int, now_ms: int,
@@ -120,7 +120,7 @@ def _payloads(engine: Engine, types: tuple[str, ...], since_ms: int,
         query = query.where(e.timestamp < until_ms)
     query = query.order_by(e.id.desc()).limit(cap)
     out = []
-    for row in _rows(engine, query):
+    for row in fetch(engine, query):
         try:
             payload = json.loads(row["payload"])
         except ValueError:
@@ -156,7 +156,7 @@ def top_errors(engine: Engine, since_ms: int) -> list[dict[str, Any]]:
     query = select(s.source, s.error, func.count().label("n"),
                    func.max(s.last_event_at).label("last")).where(
         s.started_at >= since_ms, s.error.is_not(None)).group_by(s.source, s.error).limit(200)
-    for row in _rows(engine, query):
+    for row in fetch(engine, query):
         key = (f"{row['source']} session", _first_line(row["error"]))
         entry = groups.setdefault(key, {"where": key[0], "error": key[1], "count": 0,
                                         "last_ms": 0})
@@ -177,7 +177,7 @@ def cost_by_day_model(engine: Engine, since_ms: int, tz_offset_ms: int) -> list[
                    s.output_tokens, s.cache_read_tokens, s.cache_creation_tokens).where(
         s.started_at >= since_ms, COUNTED).limit(100_000)
     totals: defaultdict[tuple[int, str], float] = defaultdict(float)
-    for row in _rows(engine, query):
+    for row in fetch(engine, query):
         day = (row["started_at"] + tz_offset_ms) // DAY_MS * DAY_MS - tz_offset_ms
         for usage in model_rows(row):
             totals[(day, usage["model"])] += float(usage["cost_usd"])
@@ -208,22 +208,22 @@ def ralph_loops(engine: Engine, limit: int) -> list[dict[str, Any]]:
         func.max(s.project).label("project"), func.max(s.label).label("label"),
     ).where(s.source == "ralph", s.loop_id.is_not(None)).group_by(s.loop_id).order_by(
         func.max(s.last_event_at).desc()).limit(limit)
-    loops = _rows(engine, query)
+    loops = fetch(engine, query)
     if not loops:
         return []
     running_q = select(s.loop_id, func.count().label("n")).where(
         s.source == "ralph", s.status == "running",
         s.loop_id.in_([r["loop_id"] for r in loops])).group_by(s.loop_id)
-    running = {r["loop_id"]: r["n"] for r in _rows(engine, running_q)}
+    running = {r["loop_id"]: r["n"] for r in fetch(engine, running_q)}
     failed_q = select(s.loop_id, func.count().label("n")).where(
         s.source == "ralph", s.success.is_(False),
         s.loop_id.in_([r["loop_id"] for r in loops])).group_by(s.loop_id)
-    failed = {r["loop_id"]: r["n"] for r in _rows(engine, failed_q)}
+    failed = {r["loop_id"]: r["n"] for r in fetch(engine, failed_q)}
     e = EVENTS.c
     stops_q = select(e.session_id, func.max(e.timestamp).label("t")).where(
         e.session_id.in_([r["loop_id"] for r in loops]), e.source_app == "ralph",
         e.hook_event_type == STOP_EVENT).group_by(e.session_id)
-    stops = {r["session_id"]: r["t"] for r in _rows(engine, stops_q)}
+    stops = {r["session_id"]: r["t"] for r in fetch(engine, stops_q)}
     for row in loops:
         row["stop_requested_at"] = stops.get(row["loop_id"])
         row["completed"] = int(row["completed"] or 0)

@@ -18,6 +18,7 @@ from router_ext.errors import InvalidInput, NotFound
 from router_ext.records import to_api
 
 from . import dashboard_analytics as analytics_q
+from . import dashboard_events as ev
 from . import dashboard_queries as q
 from .body import int_param, list_param
 from .dashboard_cache import DayCache
@@ -99,7 +100,7 @@ def routes(core: RouterExt) -> list[Route]:
         limit = int_param(request, "limit", 100, minimum=1, maximum=500) or 100
         text = request.query_params.get("q", "")[:200]
         start = before if before is not None else core.last_id + 1
-        data = await reader.call(lambda: q.search_events(
+        data = await reader.call(lambda: ev.search_events(
             engine, q=text, filters=_event_filters(request), before_id=start, limit=limit))
         data["events"] = [to_api(r) for r in reversed(data.pop("rows"))]
         return _json(data)
@@ -108,7 +109,7 @@ def routes(core: RouterExt) -> list[Route]:
         return _json(await reader.filter_options())
 
     async def cursor(request: Request) -> JSONResponse:
-        last = await reader.call(q.last_matching_id, engine, _event_filters(request))
+        last = await reader.call(ev.last_matching_id, engine, _event_filters(request))
         return _json({"last_id": last})
 
     async def rate(request: Request) -> JSONResponse:
@@ -119,7 +120,7 @@ def routes(core: RouterExt) -> list[Route]:
         bucket_ms = minutes * 1000  # 60 buckets per window
         now = _now_ms()
         since = (now - minutes * 60_000) // bucket_ms * bucket_ms
-        data = await reader.call(lambda: q.rate(
+        data = await reader.call(lambda: ev.rate(
             engine, filters=_event_filters(request), since_ms=since, bucket_ms=bucket_ms,
             lanes=int_param(request, "lanes", 12, minimum=1, maximum=50) or 12))
         data["now_ms"] = now
@@ -132,7 +133,7 @@ def routes(core: RouterExt) -> list[Route]:
                                field="state")
         limit = int_param(request, "limit", 100, minimum=1, maximum=500) or 100
         before = int_param(request, "before_id", None, minimum=1)
-        rows = await reader.call(lambda: q.approvals(
+        rows = await reader.call(lambda: ev.approvals(
             engine, pending=state == "pending", limit=limit, before_id=before))
         return _json({"events": [to_api(r) for r in rows]})
 

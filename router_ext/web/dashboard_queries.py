@@ -8,25 +8,22 @@ page stays quick with millions of stored events. Functions here are blocking; th
 from __future__ import annotations
 
 import json
-from collections import Counter
 from typing import Any
 
 from sqlalchemy import Engine, and_, func, or_, select
 
-from router_ext.queries import EVENTS, SESSIONS
+from router_ext.queries import SESSIONS
 from router_ext.records import Row
 from router_ext.sessions.queries import COUNTED  # leaves out sessions whose task holds the usage
 
 DAY_MS = 86_400_000
 HOUR_MS = 3_600_000
-# A text search reads at most this many ids per request, newest first; the page then offers
-# to search further back, so one query never scans the whole table.
-SEARCH_WINDOW = 100_000
 FAILURE_TYPES = ("PostToolUseFailure",)
 TOOL_END_TYPES = ("PostToolUse", "PostToolUseFailure")
 
 
-def _rows(engine: Engine, query: Any) -> list[Row]:
+def fetch(engine: Engine, query: Any) -> list[Row]:
+    """Run a query on a reader connection; rows as dicts."""
     with engine.connect() as conn:
         return [dict(r._mapping) for r in conn.execute(query)]
 
@@ -58,7 +55,7 @@ def _totals(engine: Engine, since_ms: int) -> dict[str, Any]:
         func.coalesce(func.sum(s.cache_creation_tokens), 0).label("cache_creation_tokens"),
         func.coalesce(func.sum(s.cost_usd), 0.0).label("cost_usd"),
     ).where(s.started_at >= since_ms, COUNTED)
-    row = _rows(engine, query)[0]
+    row = fetch(engine, query)[0]
     row["cost_usd"] = float(row["cost_usd"])
     return row
 
@@ -68,7 +65,7 @@ def _ralph_rate(engine: Engine, since_ms: int) -> dict[str, Any]:
     query = select(s.success, func.count().label("n")).where(
         s.source == "ralph", s.started_at >= since_ms, s.completed_at.is_not(None)
     ).group_by(s.success)
-    counts = {row["success"]: int(row["n"]) for row in _rows(engine, query)}
+    counts = {row["success"]: int(row["n"]) for row in fetch(engine, query)}
     done, failed = counts.get(True, 0), counts.get(False, 0) + counts.get(None, 0)
     total = done + failed
     return {"completed": done, "failed": failed,
@@ -82,7 +79,7 @@ def _burn(engine: Engine, now_ms: int) -> dict[str, Any]:
     query = select(s.started_at, s.last_event_at, s.cost_usd).where(
         s.last_event_at >= start, s.cost_usd > 0, COUNTED).limit(50_000)
     spent = 0.0
-    for row in _rows(engine, query):
+    for row in fetch(engine, query):
         life = max(row["last_event_at"] - row["started_at"], 1)
         overlap = row["last_event_at"] - max(row["started_at"], start)
         spent += float(row["cost_usd"]) * min(max(overlap, 0) / life, 1.0)
@@ -101,7 +98,7 @@ def daily_usage(engine: Engine, days: int, tz_offset_ms: int, now_ms: int) -> li
         func.coalesce(func.sum(s.cost_usd), 0.0).label("cost_usd"),
         func.coalesce(func.sum(s.tool_calls_count), 0).label("tool_calls"),
     ).where(s.started_at >= since, COUNTED).group_by(day).order_by(day)
-    by_day = {int(r["day"]): r for r in _rows(engine, query)}
+    by_day = {int(r["day"]): r for r in fetch(engine, query)}
     first = (since + tz_offset_ms) // DAY_MS
     out = []
     for n in range(first, first + days):
@@ -125,7 +122,7 @@ def overview(engine: Engine, now_ms: int, tz_offset_ms: int, days: int) -> dict[
         "ralph_today": _ralph_rate(engine, today),
         "ralph_24h": _ralph_rate(engine, now_ms - DAY_MS),
         "burn": _burn(engine, now_ms),
-        "running": {r["source"]: int(r["n"]) for r in _rows(engine, running)},
+        "running": {r["source"]: int(r["n"]) for r in fetch(engine, running)},
         "daily": daily_usage(engine, days, tz_offset_ms, now_ms),
     }
 
@@ -141,13 +138,13 @@ def sessions_page(engine: Engine, *, filters: dict[str, str], q: str, limit: int
         if value:
             query = query.where(s[column] == value)
     if q:
-        like = f"%{_escape(q)}%"
+        like = f"%{escape_like(q)}%"
         query = query.where(or_(*(s[c].ilike(like, escape="\\") for c in (
             "id", "project", "label", "task_title", "task_id", "claude_session_id", "error"))))
     if before is not None:
         query = query.where(or_(s.started_at < before[0],
                                 and_(s.started_at == before[0], s.id < before[1])))
-    rows = _rows(engine, query.order_by(s.started_at.desc(), s.id.desc()).limit(limit + 1))
+    rows = fetch(engine, query.order_by(s.started_at.desc(), s.id.desc()).limit(limit + 1))
     more = len(rows) > limit
     rows = rows[:limit]
     cursor = f"{rows[-1]['started_at']}:{rows[-1]['id']}" if more and rows else None
@@ -168,7 +165,7 @@ def facets(engine: Engine) -> dict[str, list[str]]:
     for column in ("project", "label", "source", "status"):
         col = SESSIONS.c[column]
         query = select(col).where(col.is_not(None)).group_by(col).order_by(col).limit(500)
-        out[column] = [r[column] for r in _rows(engine, query)]
+        out[column] = [r[column] for r in fetch(engine, query)]
     return out
 
 
@@ -178,7 +175,7 @@ def linked_sessions(engine: Engine, row: Row) -> list[Row]:
     keys = [k for k in (row["id"], row.get("claude_session_id")) if k]
     query = select(SESSIONS).where(
         or_(s.claude_session_id.in_(keys), s.id.in_(keys)), s.id != row["id"]).limit(50)
-    return [session_json(r) for r in _rows(engine, query)]
+    return [session_json(r) for r in fetch(engine, query)]
 
 
 def model_rows(row: Row) -> list[dict[str, Any]]:
@@ -219,75 +216,6 @@ def _num(usage: dict[str, Any], key: str) -> float:
     return 0
 
 
-def _escape(text: str) -> str:
+def escape_like(text: str) -> str:
+    """Text for a LIKE pattern with its wildcards taken literally (ESCAPE backslash)."""
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-# -- events --------------------------------------------------------------------------------
-
-def _event_filters(query: Any, filters: dict[str, list[str]]) -> Any:
-    for column, values in filters.items():
-        if values:
-            query = query.where(EVENTS.c[column].in_(values))
-    return query
-
-
-def search_events(engine: Engine, *, q: str, filters: dict[str, list[str]], before_id: int,
-                  limit: int) -> dict[str, Any]:
-    """Newest matching events below before_id whose payload or summary contains q."""
-    floor = max(before_id - SEARCH_WINDOW, 0)
-    query = _event_filters(select(EVENTS), filters).where(
-        EVENTS.c.id < before_id, EVENTS.c.id >= floor)
-    if q:
-        like = f"%{_escape(q)}%"
-        query = query.where(or_(EVENTS.c.payload.ilike(like, escape="\\"),
-                                EVENTS.c.summary.ilike(like, escape="\\"),
-                                EVENTS.c.tool_name.ilike(like, escape="\\")))
-    rows = _rows(engine, query.order_by(EVENTS.c.id.desc()).limit(limit))
-    # A full page continues below its last row; a short one continues below the window.
-    next_before = rows[-1]["id"] if len(rows) == limit else (floor or None)
-    return {"rows": rows, "next_before_id": next_before, "scanned_to_id": floor}
-
-
-def last_matching_id(engine: Engine, filters: dict[str, list[str]]) -> int:
-    """The newest id matching the filters (the point a resumed stream has caught up to)."""
-    query = _event_filters(select(func.max(EVENTS.c.id)), filters)
-    with engine.connect() as conn:
-        return int(conn.execute(query).scalar() or 0)
-
-
-def rate(engine: Engine, *, filters: dict[str, list[str]], since_ms: int, bucket_ms: int,
-         lanes: int) -> dict[str, Any]:
-    """Event counts per time bucket overall and for the busiest session/agent lanes."""
-    e = EVENTS.c
-    bucket = ((e.timestamp - since_ms) // bucket_ms).label("b")
-    query = _event_filters(select(e.session_id, e.agent_id, e.source_app, bucket,
-                                  func.count().label("n")), filters)
-    query = query.where(e.timestamp >= since_ms).group_by(
-        e.session_id, e.agent_id, e.source_app, bucket)
-    totals: Counter[int] = Counter()
-    per_lane: dict[tuple[str, str, str], Counter[int]] = {}
-    for row in _rows(engine, query.limit(200_000)):
-        b = int(row["b"])
-        totals[b] += row["n"]
-        key = (row["session_id"], row["agent_id"] or "", row["source_app"])
-        per_lane.setdefault(key, Counter())[b] += row["n"]
-    busiest = sorted(per_lane.items(), key=lambda kv: -sum(kv[1].values()))[:lanes]
-    return {
-        "since_ms": since_ms, "bucket_ms": bucket_ms,
-        "totals": sorted(totals.items()),
-        "lanes": [{"session_id": k[0], "agent_id": k[1], "source_app": k[2],
-                   "buckets": sorted(v.items())} for k, v in busiest],
-    }
-
-
-def approvals(engine: Engine, *, pending: bool, limit: int, before_id: int | None) -> list[Row]:
-    """Human-in-the-loop requests: pending ones oldest first, resolved ones newest first."""
-    e = EVENTS.c
-    query = select(EVENTS).where(e.hitl_status.is_not(None))
-    query = query.where(e.hitl_status == "pending") if pending else query.where(
-        e.hitl_status != "pending")
-    if before_id is not None:
-        query = query.where(e.id < before_id)
-    order = e.id.asc() if pending else e.id.desc()
-    return _rows(engine, query.order_by(order).limit(limit))
