@@ -11,14 +11,13 @@ grpc:// URLs use the gRPC IngestService, imported only then.
 
 from __future__ import annotations
 
-import json
+import _socket  # not `socket`: its enum import costs a hook ~3-5 ms
 import os
-import socket
 import time
 
 from harness.config import ClientConfig
 from harness.retry import PermanentError, RetryableError
-from harness.spool import Entry, ReplayResult, Spool
+from harness.spool import Entry, ReplayResult, Spool, dumps, loads
 
 TYPE_CHECKING = False  # typing and dataclasses cost a hook start-up ~14 ms; avoided
 if TYPE_CHECKING:
@@ -81,7 +80,7 @@ def _complete(buf: bytes) -> tuple[int, bytes] | None:
     return None  # read to EOF
 
 
-def _connect(host: str, port: int, timeout: float) -> socket.socket:
+def _connect(host: str, port: int, timeout: float) -> _socket.socket:
     """socket.create_connection, minus its cost for a hook.
 
     A str host makes getaddrinfo encode it with the idna codec, whose import (encodings.idna,
@@ -89,9 +88,9 @@ def _connect(host: str, port: int, timeout: float) -> socket.socket:
     """
     name: str | bytes = host.encode("ascii") if host.isascii() else host
     error: OSError | None = None
-    for family, kind, proto, _, address in socket.getaddrinfo(name, port, 0,
-                                                              socket.SOCK_STREAM):
-        sock = socket.socket(family, kind, proto)
+    for family, kind, proto, _, address in _socket.getaddrinfo(name, port, 0,
+                                                               _socket.SOCK_STREAM):
+        sock = _socket.socket(family, kind, proto)
         try:
             sock.settimeout(timeout)
             sock.connect(address)
@@ -111,7 +110,7 @@ def http_request(host: str, port: int, method: str, path: str, body: bytes | Non
     except OSError as exc:
         raise RetryableError(f"cannot connect to {host}:{port}: {exc}") from exc
     try:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
         lines = [f"{method} {path} HTTP/1.1", f"Host: {host}:{port}", "Connection: close",
                  "Accept: application/json"]
         if token:
@@ -211,16 +210,16 @@ class Client:
         if status == 404:
             raise PermanentError(status, data.decode("utf-8", "replace")[:500])
         self._check(status, data)
-        return json.loads(data)
+        return loads(data)
 
     def post_json(self, path: str, body: Any, timeout: float | None = None) -> Any:
         """POST a JSON document (one attempt); used for requests that are not events."""
         host, port, prefix = self.config.address()
-        status, data = http_request(host, port, "POST", prefix + path, json.dumps(body).encode(),
+        status, data = http_request(host, port, "POST", prefix + path, dumps(body).encode(),
                                     token=self.config.token,
                                     timeout=timeout or self.config.attempt_timeout)
         self._check(status, data)
-        return json.loads(data) if data else {}
+        return loads(data) if data else {}
 
     def close(self) -> None:
         """Close a gRPC channel, if one was opened."""
@@ -252,13 +251,13 @@ class Client:
                 self._grpc = _grpc_connect(self.config)
             return _grpc_publish(self._grpc, kind, body, timeout, self.config.token)
         host, port, prefix = self.config.address()
-        data = json.dumps(body, separators=(",", ":")).encode()
+        data = dumps(body).encode()
         status, answer = http_request(host, port, "POST", prefix + PATHS[kind], data,
                                       token=self.config.token, timeout=timeout)
         self._check(status, answer)
         try:
-            parsed = json.loads(answer) if answer else {}
-        except ValueError:
+            parsed = loads(answer) if answer else {}
+        except (ValueError, UnicodeDecodeError):
             parsed = {}
         return parsed if isinstance(parsed, dict) else {}
 
@@ -295,7 +294,7 @@ def _grpc_connect(config: ClientConfig) -> tuple[Any, Any]:
 def _event_proto(body: dict[str, Any]) -> Any:
     from router_ext.v1 import types_pb2
 
-    msg = types_pb2.Event(payload_json=json.dumps(body.get("payload") or {}),
+    msg = types_pb2.Event(payload_json=dumps(body.get("payload") or {}),
                           timestamp_ms=int(body.get("timestamp") or 0))
     for name in EVENT_STRINGS:
         if isinstance(body.get(name), str):
@@ -321,7 +320,7 @@ def _metric_proto(body: dict[str, Any]) -> Any:
     if isinstance(body.get("timestamp"), int):
         msg.timestamp_ms = body["timestamp"]
     if extra:
-        msg.extra_json = json.dumps(extra)
+        msg.extra_json = dumps(extra)
     return msg
 
 

@@ -7,8 +7,8 @@ hook process imports this on every event.
 
 from __future__ import annotations
 
+import _socket  # gethostname without the socket module's imports
 import os
-import socket
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs a hook ~5 ms
 if TYPE_CHECKING:
@@ -84,7 +84,7 @@ class ClientConfig:
             max_attempts=max(1, _int("ROUTER_EXT_MAX_ATTEMPTS", cls.max_attempts)),
             spool_max_bytes=_int("ROUTER_EXT_SPOOL_MAX_BYTES", cls.spool_max_bytes),
             replay_batch=_int("ROUTER_EXT_REPLAY_BATCH", cls.replay_batch),
-            host=os.environ.get("ROUTER_EXT_HOST_ID") or socket.gethostname(),
+            host=os.environ.get("ROUTER_EXT_HOST_ID") or _socket.gethostname(),
         )
         return config.with_(**overrides)
 

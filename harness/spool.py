@@ -14,22 +14,83 @@ recovered.
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
-import json
 import os
 import time
 
 TYPE_CHECKING = False  # typing and dataclasses cost a hook start-up ~14 ms; avoided
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable
     from typing import Any
+
+try:  # the C codec under the json package, without json's `re` and `enum` imports
+    import _json
+
+    _C_JSON: Any = _json
+except ImportError:  # another Python: the json package it is
+    _C_JSON = None
 
 SPOOL = "spool.jsonl"
 DRAINING = "draining.jsonl"
 STATE = "state.json"
 # Answers from a replay's send function for each entry.
 SENT, RETRY_LATER = True, False
+
+
+class _ScanContext:
+    """What _json.make_scanner reads from json.JSONDecoder: strict parsing, plain types."""
+
+    strict = True
+    object_hook = None
+    object_pairs_hook = None
+    parse_float = float
+    parse_int = int
+    memo: dict[str, Any] = {}
+
+    @staticmethod
+    def parse_constant(name: str) -> float:
+        return {"NaN": float("nan"), "Infinity": float("inf"), "-Infinity": float("-inf")}[name]
+
+
+def _no_default(value: Any) -> Any:
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+_WHITESPACE = " \t\n\r"
+if _C_JSON is not None:
+    _scan = _C_JSON.make_scanner(_ScanContext)
+    _encode = _C_JSON.make_encoder({}, _no_default, _C_JSON.encode_basestring_ascii, None,
+                                   ":", ",", False, False, True)
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON, ASCII only: json.dumps(value, separators=(",", ":")).
+
+    Importing the json package costs a hook process 5-15 ms (it imports `re`, which imports
+    `enum`); the hook, client and spool use the same C codec directly instead.
+    """
+    if _C_JSON is None:
+        import json
+
+        return json.dumps(value, separators=(",", ":"))
+    return "".join(_encode(value, 0))
+
+
+def loads(data: str | bytes) -> Any:
+    """Parse one JSON document; ValueError when it is not one."""
+    text = data.decode("utf-8") if isinstance(data, bytes | bytearray) else data
+    if _C_JSON is not None:
+        start = len(text) - len(text.lstrip(_WHITESPACE))
+        try:
+            value, end = _scan(text, start)
+        except Exception:
+            pass  # bad input: the json package below says why (the C scanner alone cannot)
+        else:
+            if not text[end:].strip(_WHITESPACE):
+                return value
+    import json
+
+    return json.loads(text)
 
 
 class Entry:
@@ -45,7 +106,7 @@ class Entry:
     def line(self) -> bytes:
         """The JSONL form."""
         data = {"kind": self.kind, "body": self.body, "spooled_at": self.spooled_at}
-        return (json.dumps(data, separators=(",", ":")) + "\n").encode()
+        return (dumps(data) + "\n").encode()
 
 
 class ReplayResult:
@@ -67,13 +128,34 @@ class ReplayResult:
 
 def _parse(raw: bytes) -> Entry | None:
     try:
-        data = json.loads(raw)
+        data = loads(raw)
         if isinstance(data, dict) and isinstance(data.get("body"), dict) and data.get(
                 "kind") in ("event", "metric"):
             return Entry(data["kind"], data["body"], int(data.get("spooled_at") or 0))
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, UnicodeDecodeError):
         pass
     return None
+
+
+class _Lock:
+    """An exclusive flock on a file, as a context manager; `with` yields whether it was got.
+
+    Written out rather than with contextlib, whose imports cost a hook start-up several ms.
+    """
+
+    def __init__(self, path: str, blocking: bool) -> None:
+        self.fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        self.blocking = blocking
+
+    def __enter__(self) -> bool:
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | (0 if self.blocking else fcntl.LOCK_NB))
+        except BlockingIOError:
+            return False
+        return True
+
+    def __exit__(self, *exc: object) -> None:
+        os.close(self.fd)  # closing releases the lock
 
 
 class Spool:
@@ -88,22 +170,14 @@ class Spool:
 
     def _ensure(self) -> None:
         os.makedirs(self.dir, mode=0o700, exist_ok=True)
-        with contextlib.suppress(OSError):
+        try:  # noqa: SIM105 - contextlib's imports cost a hook start-up several ms
             os.chmod(self.dir, 0o700)
+        except OSError:
+            pass
 
-    @contextlib.contextmanager
-    def _locked(self, name: str = ".lock", *, blocking: bool = True) -> Iterator[bool]:
+    def _locked(self, name: str = ".lock", *, blocking: bool = True) -> _Lock:
         self._ensure()
-        fd = os.open(self._path(name), os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
-            except BlockingIOError:
-                yield False
-                return
-            yield True
-        finally:
-            os.close(fd)  # closing releases the lock
+        return _Lock(self._path(name), blocking)
 
     def _size(self, name: str) -> int:
         try:
@@ -133,8 +207,8 @@ class Spool:
 
     def _read_state(self) -> dict[str, int]:
         try:
-            with open(self._path(STATE), encoding="utf-8") as f:
-                data = json.load(f)
+            with open(self._path(STATE), "rb") as f:
+                data = loads(f.read())
             return {k: int(v) for k, v in data.items()} if isinstance(data, dict) else {}
         except (OSError, ValueError, TypeError):
             return {}
@@ -143,7 +217,7 @@ class Spool:
         """Add to a counter; the caller holds the append lock."""
         state = self._read_state()
         state[name] = state.get(name, 0) + n
-        self._write(STATE, json.dumps(state).encode())
+        self._write(STATE, dumps(state).encode())
 
     def _write(self, name: str, data: bytes) -> None:
         tmp = self._path(name + ".tmp")
@@ -158,8 +232,11 @@ class Spool:
         """Pending events, bytes, and the dropped and damaged counters."""
         pending = 0
         for name in (DRAINING, SPOOL):
-            with contextlib.suppress(OSError), open(self._path(name), "rb") as f:
-                pending += sum(1 for raw in f if raw.strip())
+            try:
+                with open(self._path(name), "rb") as f:
+                    pending += sum(1 for raw in f if raw.strip())
+            except OSError:
+                pass
         state = self._read_state()
         return {"dir": self.dir, "pending": pending, "bytes": self.size(),
                 "max_bytes": self.max_bytes, "dropped": state.get("dropped", 0),

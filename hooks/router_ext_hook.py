@@ -10,7 +10,6 @@ only the standard library and harness's stdlib-only modules are imported on the 
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -25,6 +24,7 @@ if ROOT not in sys.path:
 
 from harness.client import Client  # noqa: E402
 from harness.config import ClientConfig  # noqa: E402
+from harness.spool import loads  # noqa: E402
 
 USAGE_EVENTS = ("Stop", "SubagentStop", "SessionEnd")
 # Budget for one event, start to spool included, well under what Claude Code would notice.
@@ -75,7 +75,7 @@ def build_body(raw: bytes, opts: dict[str, str]) -> dict[str, Any] | None:
     if not text:
         return None
     try:
-        event = json.loads(text)
+        event = loads(text)
         if not isinstance(event, dict):
             raise ValueError("the hook input is not a JSON object")
     except ValueError as exc:

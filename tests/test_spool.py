@@ -9,7 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from harness.spool import DRAINING, SPOOL, Entry, Spool
+import pytest
+
+from harness.spool import DRAINING, SPOOL, Entry, Spool, dumps, loads
 from tests.support import ROOT
 
 
@@ -94,3 +96,18 @@ def test_concurrent_appends_from_processes_lose_nothing(tmp_path: Path) -> None:
     assert len(uids) == 400 and len(set(uids)) == 400
     lines = Path(tmp_path, "state.json")
     assert not lines.exists() or json.loads(lines.read_text()).get("damaged", 0) == 0
+
+
+@pytest.mark.parametrize("value", [
+    {"a": 1, "b": [1, 2.5, None, True, False], "c": "h\u00e9llo \"q\" \n \u2028 \U0001f600"},
+    [], "x", 1e300, -0.0, {"k": {"n": [{"m": 1}]}}, 12345678901234567890])
+def test_codec_matches_the_json_package(value: object) -> None:
+    assert dumps(value) == json.dumps(value, separators=(",", ":"))
+    assert loads(dumps(value)) == value
+    assert loads(json.dumps(value, indent=2).encode()) == value
+
+
+@pytest.mark.parametrize("text", ["", "{not json", "[1,]", "1 2", '{"a": 1}x', "nul"])
+def test_codec_refuses_bad_json(text: str) -> None:
+    with pytest.raises(ValueError):
+        loads(text)
