@@ -13,6 +13,9 @@ from router_ext.settings import Settings
 
 BUSY_TIMEOUT_MS = 5_000
 PAGE_SIZE = 16_384
+# The writer mostly appends; 16 MiB of page cache holds the hot index pages without letting
+# RSS grow with the database (the OS page cache keeps the rest).
+WRITER_CACHE_KIB = 16_384
 
 
 def _normalize_url(url: str) -> str:
@@ -35,7 +38,7 @@ def _sqlite_pragmas(synchronous: str, *, writer: bool) -> Any:
         cur.execute(f"PRAGMA synchronous={synchronous}")
         cur.execute("PRAGMA foreign_keys=ON")
         if writer:
-            cur.execute("PRAGMA cache_size=-65536")  # 64 MiB page cache for the writer
+            cur.execute(f"PRAGMA cache_size=-{WRITER_CACHE_KIB}")
         else:
             cur.execute("PRAGMA query_only=ON")  # readers can never write by mistake
         cur.close()
