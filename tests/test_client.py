@@ -95,6 +95,17 @@ def test_grpc_transport_events_and_metrics(server: ServerProcess, tmp_path: Path
     assert row["hook_event_type"] == "task_started" and row["payload"]["note"] == "kept in extra"
 
 
+def test_http_metric(server: ServerProcess, tmp_path: Path) -> None:
+    c = client(server.url, tmp_path)
+    metric = {"source": "ralph", "event": "task_completed", "session_id": "http-loop",
+              "task_id": "T1", "duration_ms": 1200, "success": True,
+              "tokens": {"input": 10, "output": 5, "cache_read": 0, "cache_creation": 0}}
+    outcome = c.send_metric(metric)
+    assert outcome.status == "sent" and outcome.id
+    (row,) = stored(server, session="http-loop")
+    assert row["payload"]["tokens"]["output"] == 5 and row["event_uid"] == metric["event_uid"]
+
+
 def test_bad_input_is_rejected_not_spooled(server: ServerProcess, tmp_path: Path) -> None:
     c = client(server.url, tmp_path)
     outcome = c.send_event({"source_app": "x", "session_id": "s", "hook_event_type": "E",

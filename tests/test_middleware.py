@@ -57,10 +57,11 @@ class Served:
         self.thread.join(10)
 
 
-@pytest.fixture
-def reporter(server: ServerProcess, tmp_path: Path) -> Iterator[Reporter]:
-    client = Client(ClientConfig.from_env(url=f"grpc://{server.grpc_target}",
-                                          spool_dir=str(tmp_path / "spool")))
+@pytest.fixture(params=["http", "grpc"])
+def reporter(request: pytest.FixtureRequest, server: ServerProcess,
+             tmp_path: Path) -> Iterator[Reporter]:
+    url = server.url if request.param == "http" else f"grpc://{server.grpc_target}"
+    client = Client(ClientConfig.from_env(url=url, spool_dir=str(tmp_path / "spool")))
     rep = Reporter(client)
     yield rep
     rep.close()
@@ -71,7 +72,8 @@ def test_records_route_template_status_duration_and_headers(server: ServerProces
                                                             reporter: Reporter) -> None:
     served = Served(app_with(reporter))
     try:
-        headers = {"X-Project": "alpha", "X-Session-ID": "mw-1"}
+        session = f"mw-1-{id(reporter)}"
+        headers = {"X-Project": "alpha", "X-Session-ID": session}
         with httpx.Client(base_url=served.url, headers=headers, timeout=10) as http:
             assert http.get("/items/42").status_code == 200
             assert http.post("/items/7").status_code == 405
@@ -80,7 +82,7 @@ def test_records_route_template_status_duration_and_headers(server: ServerProces
         assert reporter.flush(10)
     finally:
         served.stop()
-    rows = stored(server, session="mw-1")
+    rows = stored(server, session=session)
     got = [(r["payload"]["method"], r["payload"]["route"], r["payload"]["status"])
            for r in rows]
     assert sorted(got) == sorted([("GET", "/items/{item_id}", 200),
@@ -98,15 +100,16 @@ def test_require_project_answers_400_naming_the_header(server: ServerProcess,
     served = Served(app_with(reporter, require_project=True))
     try:
         with httpx.Client(base_url=served.url, timeout=10) as http:
-            refused = http.get("/items/1", headers={"X-Session-ID": "mw-2"})
-            accepted = http.get("/items/1", headers={"X-Project": "p", "X-Session-ID": "mw-2"})
+            session = f"mw-2-{id(reporter)}"
+            refused = http.get("/items/1", headers={"X-Session-ID": session})
+            accepted = http.get("/items/1", headers={"X-Project": "p", "X-Session-ID": session})
         assert reporter.flush(10)
     finally:
         served.stop()
     assert refused.status_code == 400
     assert refused.json()["field"] == "X-Project" and "X-Project" in refused.json()["detail"]
     assert accepted.status_code == 200
-    statuses = [r["payload"]["status"] for r in stored(server, session="mw-2")]
+    statuses = [r["payload"]["status"] for r in stored(server, session=session)]
     assert sorted(statuses) == [200, 400]
 
 

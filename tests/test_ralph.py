@@ -103,7 +103,7 @@ def test_help_and_dry_run(tmp_path: Path, server: ServerProcess) -> None:
 
 def test_tasks_are_reported_with_usage_and_outcome(tmp_path: Path, server: ServerProcess,
                                                    fake_claude: Path) -> None:
-    done = ralph(tmp_path, f"grpc://{server.grpc_target}", server.url, "--loop-id", "loop-1",
+    done = ralph(tmp_path, server.url, server.url, "--loop-id", "loop-1",
                  "--tasks-file", tasks(tmp_path, "first", "this will fail", "third"),
                  claude=fake_claude)
     assert done.returncode == 1, done.stderr  # one task failed

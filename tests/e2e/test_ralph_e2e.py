@@ -40,8 +40,8 @@ def run_ralph(claude: ClaudeRunner, server: ServerProcess, tmp_path: Path, loop:
                       "CLAUDE_BIN": claude.binary})
     env["PATH"] = os.environ.get("PATH", "")
     cmd = ["bash", str(SCRIPT), "--tasks-file", "tasks.txt", "--loop-id", loop,
-           "--label", loop, "--server", f"grpc://{server.grpc_target}", "--control-url",
-           server.url, "--model", MODEL, "--output-dir", str(tmp_path / "out"),
+           "--label", loop, "--server", server.url, "--model", MODEL,
+           "--output-dir", str(tmp_path / "out"),
            "--", "--allowedTools", "Bash"]
     if not wait:
         return subprocess.Popen(cmd, cwd=project, env=env, stdout=subprocess.PIPE,
