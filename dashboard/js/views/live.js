@@ -1,22 +1,20 @@
 // Live events: the newest events as they arrive, filters, text search, events-per-minute
 // chart over 1/3/5/10 minutes, one swim lane per session or agent, expandable payloads.
 
+import { Activity } from "../activity.js";
 import { api, query } from "../api.js";
-import { legend, swimLanes, barChart } from "../charts.js";
-import { clear, color, fmtInt, fmtTime, h, labelled, select, short, statusChip } from "../dom.js";
+import { clear, color, fmtTime, h, labelled, select, short, statusChip } from "../dom.js";
 import { LiveStream } from "../stream.js";
 import { describe } from "./describe.js";
 
 const MAX_SHOWN = 500;
 const WINDOWS = [1, 3, 5, 10];
-const MAX_LANES = 12;
 
 export function mount(root, { params, setStatus }) {
   const st = {
     filters: { source_app: params.get("source_app") || "", session_id: params.get("session_id") || "",
                hook_event_type: params.get("hook_event_type") || "" },
-    q: params.get("q") || "", minutes: 5, events: new Map(), olderCursor: undefined,
-    perSec: new Map(), lanes: new Map(), options: null,
+    q: params.get("q") || "", events: new Map(), olderCursor: undefined,
   };
   const filtersEl = h("div", { class: "filters", role: "search" });
   const banner = h("div", { class: "banner", role: "status", "aria-live": "polite" });
@@ -32,7 +30,7 @@ export function mount(root, { params, setStatus }) {
       h("section", { class: "panel", "aria-labelledby": "rate-title" },
         h("h3", { id: "rate-title" }, "Events per minute"),
         h("div", { class: "seg", role: "group", "aria-label": "Chart window" },
-          WINDOWS.map((m) => h("button", { "aria-pressed": String(m === st.minutes),
+          WINDOWS.map((m) => h("button", { "aria-pressed": String(m === 5),
             "data-minutes": m, onclick: (ev) => setWindow(m, ev.target) }, `${m} min`))),
         chartEl),
       h("section", { class: "panel", "aria-labelledby": "lanes-title" },
@@ -41,90 +39,14 @@ export function mount(root, { params, setStatus }) {
       h("h3", { id: "events-title" }, "Events ", countEl),
       list, h("div", { class: "pager" }, older)));
 
-  // -- rate and lanes --------------------------------------------------------------------
-  function laneKey(ev) {
-    return ev.agent_id ? `${ev.session_id}/${ev.agent_id}` : ev.session_id;
-  }
-
-  function count(ev, n = 1, type = ev.hook_event_type) {
-    const sec = Math.floor(ev.timestamp / 1000);
-    st.perSec.set(sec, (st.perSec.get(sec) || 0) + n);
-    const key = laneKey(ev);
-    if (!st.lanes.has(key)) st.lanes.set(key, { label: laneLabel(ev), points: [], last: 0 });
-    const lane = st.lanes.get(key);
-    lane.points.push({ t: ev.timestamp, type });
-    if (lane.points.length > 400) lane.points.shift();
-    lane.last = Math.max(lane.last, ev.timestamp);
-  }
-
-  function laneLabel(ev) {
-    const app = ev.source_app ? `${ev.source_app}:` : "";
-    return ev.agent_id ? `${app}${short(ev.session_id, 6)}/${short(ev.agent_id, 6)}`
-                       : `${app}${short(ev.session_id, 10)}`;
-  }
-
-  async function loadRate() {
-    const data = await api(`/api/ui/rate${query({ ...st.filters, minutes: st.minutes,
-                                                  lanes: MAX_LANES })}`);
-    st.perSec.clear();
-    st.lanes.clear();
-    for (const [b, n] of data.totals) {
-      const sec = Math.floor((data.since_ms + b * data.bucket_ms) / 1000);
-      st.perSec.set(sec, (st.perSec.get(sec) || 0) + n);
-    }
-    for (const lane of data.lanes) {
-      for (const [b, n] of lane.buckets) {
-        const ev = { session_id: lane.session_id, agent_id: lane.agent_id, source_app: lane.source_app,
-                     timestamp: data.since_ms + b * data.bucket_ms + data.bucket_ms / 2 };
-        const key = laneKey(ev);
-        if (!st.lanes.has(key)) st.lanes.set(key, { label: laneLabel(ev), points: [], last: 0 });
-        const l = st.lanes.get(key);
-        l.points.push({ t: ev.timestamp, type: "earlier events", n });
-        l.last = Math.max(l.last, ev.timestamp);
-      }
-    }
-    st.rateLoadedAt = data.now_ms;
-    draw();
-  }
-
-  function draw() {
-    const now = Date.now();
-    const span = st.minutes * 60000;
-    const start = now - span;
-    const bins = 60;
-    const binMs = span / bins;
-    const counts = new Array(bins).fill(0);
-    for (const [sec, n] of st.perSec) {
-      const i = Math.floor((sec * 1000 - start) / binMs);
-      if (i >= 0 && i < bins) counts[i] += n;
-      else if (sec * 1000 < now - 600000) st.perSec.delete(sec);
-    }
-    const perMin = 60000 / binMs;
-    const total = counts.reduce((a, b) => a + b, 0);
-    clear(chartEl,
-      h("p", { class: "muted", "data-rate-total": total },
-        `${fmtInt(total)} events in the last ${st.minutes} min, ` +
-        `${(total / st.minutes).toFixed(1)} per minute`),
-      barChart({ points: counts.map((n, i) => ({ x: `-${Math.round((bins - i) * binMs / 1000)}s`,
-                                                 values: { events: n * perMin } })),
-                 keys: ["events"], height: 140, width: Math.max(chartEl.clientWidth, 400), fmt: (v) => `${Math.round(v)}/min`,
-                 label: `Events per minute over the last ${st.minutes} minutes` }));
-    const lanes = [...st.lanes.values()].filter((l) => l.last >= start)
-      .sort((a, b) => b.last - a.last).slice(0, MAX_LANES);
-    const types = new Set();
-    for (const l of lanes) for (const p of l.points) if (p.t >= start) types.add(p.type);
-    clear(lanesEl, lanes.length
-      ? [swimLanes({ lanes, start, end: now, width: Math.max(lanesEl.clientWidth, 480),
-                     label: "Events per session and agent" }),
-         legend([...types].slice(0, 12))]
-      : h("p", { class: "muted" }, `No activity in the last ${st.minutes} minutes.`));
-  }
+  const activity = new Activity(chartEl, lanesEl);
+  const loadRate = () => activity.load(st.filters).catch(() => activity.draw());
 
   function setWindow(m, btn) {
-    st.minutes = m;
+    activity.minutes = m;
     for (const b of btn.parentElement.children) b.setAttribute("aria-pressed", "false");
     btn.setAttribute("aria-pressed", "true");
-    loadRate().catch(() => draw());
+    loadRate();
   }
 
   // -- the list --------------------------------------------------------------------------
@@ -183,7 +105,7 @@ export function mount(root, { params, setStatus }) {
       st.events.set(ev.id, ev);
       if (!known && live) {
         fresh.add(ev.id);
-        count(ev);
+        activity.count(ev);
       }
     }
     if (st.events.size > MAX_SHOWN * 4) {
@@ -229,7 +151,7 @@ export function mount(root, { params, setStatus }) {
     });
     stream.start();
     if (st.q) loadOlder(true).catch(() => {});
-    loadRate().catch(() => draw());
+    loadRate();
   }
 
   function setFilter(key, value) {
@@ -270,7 +192,7 @@ export function mount(root, { params, setStatus }) {
 
   loadFilters();
   startStream();
-  const ticker = setInterval(draw, 1000);
+  const ticker = setInterval(() => activity.draw(), 1000);
   return () => {
     clearInterval(ticker);
     if (stream) stream.stop();

@@ -60,15 +60,20 @@ function build(entries, events) {
   }
 }
 
+const today = new Date().toDateString();
+
 function line(e) {
   const what = e.kind === "tool" ? `${e.tool}` : e.type;
   const note = e.error ? ` – ${e.error}` : "";
   const outcome = e.kind === "tool"
     ? statusChip(e.status === "ok" ? "completed" : e.status === "failed" ? "failed" : "running")
-    : e.hitl ? statusChip(e.hitl.status) : "";
+    : e.hitl ? [statusChip(e.hitl.status), e.hitl.respondedBy
+      ? h("span", { class: "muted" }, ` by ${e.hitl.respondedBy} at ${fmtTime(e.hitl.respondedAt)}`)
+      : null] : "";
   return h("li", { class: `${e.agent_id ? "sub" : ""} ${e.status === "failed" ? "failed" : ""}`,
                    "data-type": e.kind === "tool" ? "tool" : e.type },
-    h("span", { class: "mono" }, fmtTime(e.t)),
+    h("span", { class: "mono", title: new Date(e.t).toString() },
+      new Date(e.t).toDateString() === today ? fmtTime(e.t) : fmtDateTime(e.t)),
     h("span", {}, h("b", {}, what), e.agent_id ? h("span", { class: "muted" },
       ` (${e.agent_type || "agent"} ${short(e.agent_id, 6)})`) : null),
     h("span", { class: "mono" }, `${e.text || ""}${note}`, " ", outcome),
