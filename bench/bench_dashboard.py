@@ -69,6 +69,36 @@ def measure(client: httpx.Client, path: str, runs: int) -> tuple[float, list[flo
     return first, times, size
 
 
+PAGES = (("sessions", "tr[data-session]"), ("live", '.banner[data-state="live"]'),
+         ("analytics", "section[aria-labelledby=tools-title] svg"),
+         ("approvals", "#done-title"), ("ralph", "tr[data-loop]"))
+
+
+def page_times(url: str) -> None:
+    """Time from navigation to each view's content in headless Chromium, when it is present."""
+    try:
+        from playwright.sync_api import sync_playwright
+
+        from tests.browser.conftest import ARGS, CHROMIUM
+    except ImportError:
+        print("(playwright not installed: page times skipped)")
+        return
+    if not Path(CHROMIUM).exists():
+        print(f"(no browser at {CHROMIUM}: page times skipped)")
+        return
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1440, "height": 900})
+        print(f"{'view (headless Chromium)':34} {'ms to content':>14}")
+        for name, selector in PAGES:
+            page.goto("about:blank")
+            started = time.perf_counter()
+            page.goto(f"{url}/dashboard/#/{name}")
+            page.wait_for_selector(selector, timeout=60_000)
+            print(f"{name:34} {(time.perf_counter() - started) * 1000:14.0f}")
+        browser.close()
+
+
 def main() -> None:
     """Seed if needed, serve, time each route, print a table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -94,6 +124,7 @@ def main() -> None:
                 p95 = statistics.quantiles(times, n=20)[-1] if len(times) > 1 else times[0]
                 print(f"{name:34} {first:8.1f} {statistics.median(times):8.1f} {p95:8.1f} "
                       f"{size:9,}")
+        page_times(server.url)
     finally:
         server.stop()
 
