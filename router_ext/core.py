@@ -15,6 +15,7 @@ from router_ext.db import create_schema, make_engine
 from router_ext.errors import RouterExtError
 from router_ext.harness_metrics import install as install_harness
 from router_ext.labels import Capped, event_type
+from router_ext.pg_fanout import Sequencer
 from router_ext.queries import Reader
 from router_ext.records import Row
 from router_ext.settings import Settings
@@ -42,7 +43,14 @@ class RouterExt:
         self.on_start: list[Hook] = []
         self.on_stop: list[Hook] = []
         self._source_label = Capped(50)
-        self.writer.listeners.append(self.bus.publish)
+        # PostgreSQL replicas share one database: the bus is fed in id order from every
+        # replica's commits (LISTEN/NOTIFY); SQLite has one process, so commits go straight in.
+        self.sequencer: Sequencer | None = None
+        if settings.backend == "postgresql":
+            self.sequencer = Sequencer(self.reader, self.bus, settings.database_url)
+            self.writer.listeners.append(self.sequencer.on_commit)
+        else:
+            self.writer.listeners.append(self.bus.publish)
         self.bus.on_drop.append(
             lambda sub: self.metrics.dropped.labels(sub.transport, "slow_consumer").inc())
         self.bus.on_count.append(
@@ -60,6 +68,8 @@ class RouterExt:
         """Create the schema if needed, start the writer and every registered component."""
         await asyncio.to_thread(create_schema, self.writer_engine)
         await self.writer.start()
+        if self.sequencer is not None:
+            await self.sequencer.start(self.writer.last_id)
         for hook in self.on_start:
             await hook()
 
@@ -72,6 +82,8 @@ class RouterExt:
             except Exception:
                 log.exception("stop hook %r failed", hook)
         await self.writer.stop()
+        if self.sequencer is not None:
+            await self.sequencer.stop()
         self.writer_engine.dispose()
         self.reader_engine.dispose()
 

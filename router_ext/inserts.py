@@ -12,7 +12,7 @@ import operator
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, insert, select, text
 
 from router_ext.models import Event
 from router_ext.records import COLUMNS, Row
@@ -23,6 +23,11 @@ _WITH_ID = ("id", *COLUMNS)
 _SQLITE_INSERT = (f"INSERT INTO events ({', '.join(_WITH_ID)}) "
                   f"VALUES ({', '.join('?' * len(_WITH_ID))})")
 _params = operator.itemgetter(*_WITH_ID)
+# PostgreSQL: replicas sharing a database serialize their insert transactions on this advisory
+# lock, so ids commit in increasing order everywhere and concurrent duplicates are caught by the
+# uid check instead of failing on the unique index. The NOTIFY is delivered at commit.
+PG_LOCK_KEY = 0x726F7574  # "rout"
+PG_CHANNEL = "router_ext_events"
 
 
 class Ack(NamedTuple):
@@ -77,6 +82,9 @@ def _insert_returning(conn: Connection, fresh: list[Row]) -> None:
 
 def insert_rows(conn: Connection, rows: Sequence[Row]) -> tuple[list[Ack], list[Row]]:
     """Store the rows not stored yet; returns one ack per row and the rows newly stored."""
+    sqlite = _is_sqlite(conn)
+    if not sqlite:
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_LOCK_KEY})
     known = existing_ids(conn, (row["event_uid"] for row in rows))
     fresh: list[Row] = []
     first: dict[str, Row] = {}
@@ -85,8 +93,12 @@ def insert_rows(conn: Connection, rows: Sequence[Row]) -> tuple[list[Ack], list[
         if uid not in known and uid not in first:
             first[uid] = row
             fresh.append(row)
-    if fresh:
-        (_insert_sqlite if _is_sqlite(conn) else _insert_returning)(conn, fresh)
+    if fresh and sqlite:
+        _insert_sqlite(conn, fresh)
+    elif fresh:
+        _insert_returning(conn, fresh)
+        conn.execute(text("SELECT pg_notify(:channel, :payload)"),
+                     {"channel": PG_CHANNEL, "payload": str(fresh[-1]["id"])})
     acks: list[Ack] = []
     for row in rows:
         uid = row["event_uid"]

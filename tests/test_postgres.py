@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -117,3 +118,45 @@ def test_kill_9_keeps_acked_events_on_postgresql(pg_url: str) -> None:
         assert [e.id for e in listed.events] == [x.id for x in acks]
     finally:
         restarted.stop()
+
+
+def test_replicas_fan_out_live_events_to_each_other(pg_url: str, pg: ServerProcess) -> None:
+    other = start_server(pg_url)
+    a = app()
+    try:
+        with pg.channel() as ch_a, other.channel() as ch_b:
+            (ingest_a, stream_a, _), (ingest_b, stream_b, _) = stubs(ch_a), stubs(ch_b)
+            flt = types_pb2.EventFilter(source_apps=[a])
+            # Live-only subscriptions on both replicas.
+            calls = [s.Subscribe(stream_pb2.SubscribeRequest(filter=flt), timeout=30)
+                     for s in (stream_a, stream_b)]
+            acked: list[int] = []
+            lock = threading.Lock()
+
+            def publish(ingest: object, rounds: int) -> None:
+                for _ in range(rounds):
+                    acks = ingest.PublishBatch(ingest_pb2.PublishBatchRequest(  # type: ignore[attr-defined]
+                        events=[event(source_app=a) for _ in range(5)]), timeout=10).acks
+                    with lock:
+                        acked.extend(x.id for x in acks)
+
+            time.sleep(1.0)  # both Subscribe calls are registered on their replicas
+            writers = [threading.Thread(target=publish, args=(ingest_a, 10)),
+                       threading.Thread(target=publish, args=(ingest_b, 10))]
+            for t in writers:
+                t.start()
+            for t in writers:
+                t.join(30)
+            assert len(acked) == 100
+            for call in calls:
+                seen: list[int] = []
+                for message in call:
+                    if message.WhichOneof("kind") == "event":
+                        seen.append(message.event.id)
+                        if len(seen) == len(acked):
+                            break
+                call.cancel()
+                # Every event from both replicas, once, in id order, on each replica.
+                assert seen == sorted(acked)
+    finally:
+        other.stop()
