@@ -200,6 +200,10 @@ def test_asks_for_the_token_once(browser: Any, tmp_path: Path) -> None:
     secret = uuid.uuid4().hex
     proc = start_server(f"sqlite:///{tmp_path / 'token.db'}", env={"ROUTER_EXT_TOKEN": secret})
     tab = browser.new_page()
+    # Count how often the page opens the dialog.
+    tab.add_init_script("""(() => { const open = HTMLDialogElement.prototype.showModal;
+        HTMLDialogElement.prototype.showModal = function () {
+            window.__asked = (window.__asked || 0) + 1; return open.call(this); }; })()""")
     try:
         tab.goto(f"{proc.url}/dashboard/#/live")
         tab.wait_for_selector("#token-dialog[open]")
@@ -212,9 +216,11 @@ def test_asks_for_the_token_once(browser: Any, tmp_path: Path) -> None:
                            json={"source_app": "t", "session_id": "s", "hook_event_type": "Stop",
                                  "payload": {}}, timeout=5).json()
         tab.wait_for_selector(f'ul.events li[data-id="{event["id"]}"]')
+        assert tab.evaluate("window.__asked") == 1
         tab.reload()
         tab.wait_for_selector('.banner[data-state="live"]')
         assert not tab.is_visible("#token-dialog")
+        assert tab.evaluate("window.__asked || 0") == 0  # kept for the tab: not asked again
         shot(tab, "token-accepted")
     finally:
         tab.close()
@@ -248,3 +254,15 @@ def test_ralph_view_shows_completion_and_stops_a_running_loop(page: Any,
     # After the next refresh the page shows the stored request, not a fresh Stop button.
     page.wait_for_selector(f'tr[data-loop="{loop}"] .chip.warn:has-text("Stop requested")')
     shot(page, "ralph-stop")
+
+
+def test_shows_requests_that_timed_out(page: Any, server: ServerProcess) -> None:
+    tag = uuid.uuid4().hex[:6]
+    event = post(server, session_id=f"t-{tag}", hook_event_type="Notification",
+                 humanInTheLoop={"question": f"Anyone there? {tag}", "type": "question",
+                                 "timeout": 1})
+    page.goto(f"{server.url}/dashboard/#/approvals")
+    row = page.locator(f'tbody tr[data-id="{event["id"]}"]')
+    row.wait_for(timeout=15_000)
+    assert "timeout" in row.inner_text()
+    assert not page.locator(f'article.approval[data-id="{event["id"]}"]').count()
