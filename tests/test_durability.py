@@ -138,7 +138,7 @@ def test_sigterm_drains_the_writer_and_ends_streams_cleanly(tmp_path: Path) -> N
     acked = publishers.join()
     reader.join(10)
     assert code == 0
-    assert stop_seconds < 4, f"shutdown took {stop_seconds:.1f}s"
+    assert stop_seconds < 12, f"shutdown took {stop_seconds:.1f}s"
     assert ended and ended[0].code() == grpc.StatusCode.UNAVAILABLE
     resume = int(dict(ended[0].trailing_metadata() or ())["resume-after-id"])
     assert received and resume == received[-1]
