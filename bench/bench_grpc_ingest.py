@@ -16,7 +16,16 @@ import time
 from typing import Any
 
 import httpx
-from common import batch_bytes, bench_server, event, header, payload_json, percentile, rss_mb
+from common import (
+    batch_bytes,
+    bench_server,
+    cpu_seconds,
+    event,
+    header,
+    payload_json,
+    percentile,
+    rss_mb,
+)
 
 BATCH_METHOD = "/router_ext.v1.IngestService/PublishBatch"
 STREAM_METHOD = "/router_ext.v1.IngestService/PublishStream"
@@ -99,24 +108,30 @@ def bench_batch(events: int, clients: int, batch_size: int, inflight: int) -> No
     """PublishBatch from `clients` processes, `inflight` calls each."""
     batches = max(1, events // (clients * batch_size))
     with bench_server() as server:
+        cpu0 = cpu_seconds(server.proc.pid)
         acked, elapsed, lat = _run(server.grpc_target, clients, _batch_client,
                                    (batches, batch_size, inflight))
+        cpu = cpu_seconds(server.proc.pid) - cpu0
         rss, peak = rss_mb(server.proc.pid)
         stored = httpx.get(f"{server.url}/health", timeout=10).json()["last_event_id"]
     print(f"PublishBatch  {acked:>8} events  {acked / elapsed:>9,.0f} events/s  "
           f"batch={batch_size} clients={clients} inflight={inflight}  "
           f"call p50={percentile(lat, 50) * 1000:.1f} ms p99={percentile(lat, 99) * 1000:.1f} ms  "
-          f"stored={stored}  server RSS={rss:.0f} MB (peak {peak:.0f})", flush=True)
+          f"stored={stored}  server CPU={cpu / acked * 1e6:.0f} us/event  "
+          f"server RSS={rss:.0f} MB (peak {peak:.0f})", flush=True)
 
 
 def bench_stream(events: int, clients: int) -> None:
     """PublishStream from `clients` processes, one ack per event."""
     with bench_server() as server:
+        cpu0 = cpu_seconds(server.proc.pid)
         acked, elapsed, _ = _run(server.grpc_target, clients, _stream_client,
                                  (events // clients,))
+        cpu = cpu_seconds(server.proc.pid) - cpu0
         rss, peak = rss_mb(server.proc.pid)
     print(f"PublishStream {acked:>8} events  {acked / elapsed:>9,.0f} events/s  "
-          f"clients={clients}  server RSS={rss:.0f} MB (peak {peak:.0f})", flush=True)
+          f"clients={clients}  server CPU={cpu / acked * 1e6:.0f} us/event  "
+          f"server RSS={rss:.0f} MB (peak {peak:.0f})", flush=True)
 
 
 def main() -> None:
