@@ -29,7 +29,11 @@ from harness.spool import loads  # noqa: E402
 USAGE_EVENTS = ("Stop", "SubagentStop", "SessionEnd")
 # Budget for one event, start to spool included, well under what Claude Code would notice.
 HOOK_DEADLINE = 0.1
-HOOK_ATTEMPT = 0.05
+HOOK_ATTEMPT = 0.1
+# Detached reports (Stop, SubagentStop, SessionEnd) keep no one waiting, so they get the
+# ordinary client budget and the session's last events rarely wait in the spool.
+DETACHED_DEADLINE = 5.0
+DETACHED_ATTEMPT = 2.0
 # One attempt: with a 0.1 s budget the spool, replayed on the next good send, is the retry.
 HOOK_ATTEMPTS = 1
 MAX_STDIN = 8 * 1024 * 1024
@@ -118,6 +122,28 @@ def _enable_site() -> None:
         site.main()
 
 
+def detach() -> str:
+    """Fork: "parent" (return now and exit), "child" (on its own), or "inline" (no fork).
+
+    Reading a transcript means importing harness.usage and parsing new lines: tens of ms that
+    Claude Code need not wait for. The child leaves the process group (so Claude Code ending
+    does not end it) and lets go of the hook's stdin, stdout and stderr (so Claude Code sees
+    the hook finish). If fork fails, the work is done in this process.
+    """
+    if os.environ.get("ROUTER_EXT_HOOK_DETACH", "1") == "0":
+        return "inline"
+    try:
+        if os.fork() > 0:
+            return "parent"
+    except OSError:
+        return "inline"
+    os.setsid()
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    return "child"
+
+
 def run(argv: list[str], stdin: Any, stdout: Any) -> None:
     """Report one hook event; print a decision only when gating."""
     opts = _options(argv)
@@ -127,7 +153,14 @@ def run(argv: list[str], stdin: Any, stdout: Any) -> None:
     cfg = config(opts)
     client = Client(cfg)
     client.before_retry = _enable_site
-    add_usage(body, os.path.join(cfg.spool_dir, "transcripts"))
+    if body["hook_event_type"] in USAGE_EVENTS:
+        mode = detach()
+        if mode == "parent":
+            return
+        if mode == "child":
+            client = Client(cfg.with_(deadline=DETACHED_DEADLINE,
+                                      attempt_timeout=DETACHED_ATTEMPT))
+        add_usage(body, os.path.join(cfg.spool_dir, "transcripts"))
     if opts.get("gate") or os.environ.get("ROUTER_EXT_GATE") == "1":
         from hooks import gate
 

@@ -38,7 +38,10 @@ def run_hook(stdin: bytes | str, server: str, spool: Path, *args: str,
              env: dict[str, str] | None = None,
              timeout: float = 30) -> subprocess.CompletedProcess[bytes]:
     data = stdin.encode() if isinstance(stdin, str) else stdin
-    full_env = {**os.environ, "ROUTER_EXT_SPOOL_DIR": str(spool), **(env or {})}
+    # Reports in this process, so a test can read the event as soon as the hook exits; the
+    # detached reporting of Stop events has its own test.
+    full_env = {**os.environ, "ROUTER_EXT_SPOOL_DIR": str(spool),
+                "ROUTER_EXT_HOOK_DETACH": "0", **(env or {})}
     return subprocess.run([sys.executable, "-S", str(HOOK), "--source-app", "hook-test",
                            "--server", server, *args], input=data, capture_output=True,
                           env=full_env, timeout=timeout, check=False)
@@ -133,6 +136,23 @@ def test_stop_adds_only_new_transcript_usage(server: ServerProcess, tmp_path: Pa
     model = read_transcript(path).model
     assert rows[0]["model_name"] == model
     assert "message" not in json.dumps(rows[0]["payload"]["router_ext_usage"])  # no transcript
+
+
+def test_stop_usage_is_reported_after_the_hook_exits(server: ServerProcess,
+                                                     tmp_path: Path) -> None:
+    path = _transcript(tmp_path, (CAPTURED / "transcript.jsonl").read_text().splitlines())
+    raw = hook_input("entry-detached", "Stop", transcript_path=str(path))
+    proc = run_hook(raw, server.url, tmp_path / "spool", env={"ROUTER_EXT_HOOK_DETACH": "1"})
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, b"", b"")
+    deadline = time.monotonic() + 10
+    rows = stored(server, session="entry-detached")
+    while not rows and time.monotonic() < deadline:
+        time.sleep(0.05)
+        rows = stored(server, session="entry-detached")
+    (row,) = rows
+    expected = total(read_transcript(path).models)
+    got = row["payload"]["router_ext_usage"]["models"]
+    assert sum(m["output_tokens"] for m in got.values()) == expected.output_tokens
 
 
 def test_missing_transcript_still_reports(server: ServerProcess, tmp_path: Path) -> None:
