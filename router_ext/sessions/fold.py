@@ -39,7 +39,7 @@ class SessionFold:
         wanted = {t.session_id for _, t in targets if t is not None}
         if not wanted:
             return
-        states = _load(conn, SESSIONS.c.id, wanted)
+        states = _load(conn, _BY_ID, wanted)
         unpriced: list[str] = []
         last_row: Row | None = None
         for row, tgt in targets:
@@ -82,34 +82,46 @@ def _create(states: dict[str, SessionState], tgt: Target, ts: int) -> SessionSta
     return state
 
 
-def _load(conn: Connection, column: Any, keys: Iterable[str],
-          extra: Any = None) -> dict[str, SessionState]:
+# Built once: constructing statements per batch costs more than running them.
+_BY_ID = select(SESSIONS).where(SESSIONS.c.id.in_(bindparam("keys", expanding=True)))
+_INTERACTIVE_BY_ID = _BY_ID.where(SESSIONS.c.source == "interactive")
+_PARENTS_OF = select(SESSIONS).where(
+    SESSIONS.c.claude_session_id.in_(bindparam("keys", expanding=True)),
+    SESSIONS.c.source != "interactive")
+_INSERT = insert(SESSIONS)
+_UPDATE = update(SESSIONS).where(SESSIONS.c.id == bindparam("b_id"))
+
+
+def _load(conn: Connection, statement: Any, keys: Iterable[str]) -> dict[str, SessionState]:
     found: dict[str, SessionState] = {}
     unique = sorted(set(keys))
     for start in range(0, len(unique), CHUNK):
-        query = select(SESSIONS).where(column.in_(unique[start:start + CHUNK]))
-        if extra is not None:
-            query = query.where(extra)
-        for r in conn.execute(query):
+        for r in conn.execute(statement, {"keys": unique[start:start + CHUNK]}):
             state = SessionState.load(dict(r._mapping))
             found[state.id] = state
     return found
 
 
 def _link(conn: Connection, states: dict[str, SessionState]) -> None:
-    """Join parents (Ralph tasks, jobs) and the interactive sessions they ran."""
-    parents = {s.id: s for s in states.values()
-               if s.source != "interactive" and s.cols.get("claude_session_id")}
-    children = {s.id for s in states.values() if s.source == "interactive"}
-    if children:
-        more = _load(conn, SESSIONS.c.claude_session_id, children,
-                     SESSIONS.c.source != "interactive")
-        for pid, parent in more.items():
-            parents.setdefault(pid, states.setdefault(pid, parent))
-    wanted = {str(p.cols["claude_session_id"]) for p in parents.values()} - set(states)
+    """Join parents (Ralph tasks, jobs) and the interactive sessions they ran.
+
+    Queries only when a link can exist: a child already linked names its parent (`loop_id`),
+    a new interactive session may have been reported by its parent first, and a parent names
+    its child (`claude_session_id`).
+    """
+    known_parents = {str(s.cols["loop_id"]) for s in states.values() if s.linked}
+    new_children = [s.id for s in states.values() if s.source == "interactive" and s.is_new]
+    for pid, parent in _load(conn, _BY_ID, known_parents - set(states)).items():
+        states.setdefault(pid, parent)
+    if new_children:
+        for pid, parent in _load(conn, _PARENTS_OF, new_children).items():
+            states.setdefault(pid, parent)
+    parents = [s for s in states.values()
+               if s.source != "interactive" and s.cols.get("claude_session_id")]
+    wanted = {str(p.cols["claude_session_id"]) for p in parents} - set(states)
     if wanted:
-        states.update(_load(conn, SESSIONS.c.id, wanted, SESSIONS.c.source == "interactive"))
-    for parent in parents.values():
+        states.update(_load(conn, _INTERACTIVE_BY_ID, wanted))
+    for parent in parents:
         child = states.get(str(parent.cols["claude_session_id"]))
         if child is not None and child.source == "interactive":
             _adopt(parent, child)
@@ -138,10 +150,10 @@ def _write(conn: Connection, states: Iterable[SessionState]) -> None:
             params["b_id"] = row["id"]
             updates.append(params)
     if inserts:
-        conn.execute(insert(SESSIONS), inserts)
+        conn.execute(_INSERT, inserts)
     if updates:
         # executemany: the SET clause comes from the parameter keys.
-        conn.execute(update(SESSIONS).where(SESSIONS.c.id == bindparam("b_id")), updates)
+        conn.execute(_UPDATE, updates)
 
 
 def _usage_note(states: Iterable[SessionState], unpriced: list[str]) -> dict[str, Any]:
