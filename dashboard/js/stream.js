@@ -12,8 +12,9 @@ const MAX_BACKOFF_MS = 10000;
 const INITIAL_LIMIT = 200; // newest events shown on connect; older ones page in on demand
 
 export class LiveStream {
-  constructor({ filters = {}, onEvents, onState }) {
+  constructor({ filters = {}, onEvents, onState, initialLimit = INITIAL_LIMIT }) {
     this.filters = filters;
+    this.initialLimit = initialLimit;
     this.onEvents = onEvents;
     this.onState = onState;
     this.lastId = null;
@@ -44,7 +45,7 @@ export class LiveStream {
   url() {
     const proto = location.protocol === "https:" ? "wss:" : "ws:";
     const params = { ...this.filters, after_id: this.lastId ?? undefined, token: token(),
-                     limit: this.lastId === null ? INITIAL_LIMIT : undefined };
+                     limit: this.lastId === null ? this.initialLimit : undefined };
     return `${proto}//${location.host}/stream${query(params)}`;
   }
 

@@ -138,6 +138,8 @@ export function mount(root, { params, setStatus }) {
     st.events.clear();
     stream = new LiveStream({
       filters: st.filters,
+      // `#/live?limit=N` sets how many recent events the first page shows.
+      initialLimit: Math.min(Number(params.get("limit")) || 200, 1000),
       // The first page is history (the rate chart has it from the server already).
       onEvents: (events, initial) => add(events, !initial),
       onState: (state, detail) => {
