@@ -85,7 +85,7 @@ def test_kill_9_during_ingest_loses_no_acked_event(tmp_path: Path) -> None:
     db = tmp_path / "router-ext.db"
     server = start_server(f"sqlite:///{db}")
     publishers = Publishers(server)
-    publishers.wait_for(3000)
+    publishers.wait_for(2000)
     server.stop(signal.SIGKILL)
     acked = publishers.join()
     assert publishers.errors, "publishing should have failed once the server was killed"

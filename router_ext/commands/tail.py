@@ -9,7 +9,7 @@ import sys
 import time
 from typing import Any
 
-BACKOFF_MAX = 5.0
+BACKOFF_MAX = 2.0  # reconnect attempts are cheap; a restarted server is picked up quickly
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
