@@ -16,6 +16,11 @@ PAGE_SIZE = 16_384
 # The writer mostly appends; 16 MiB of page cache holds the hot index pages without letting
 # RSS grow with the database (the OS page cache keeps the rest).
 WRITER_CACHE_KIB = 16_384
+# Checkpoint the WAL every 64 MiB instead of SQLite's default 4 MiB. Each checkpoint costs
+# fsyncs on the writer's path; on this class of disk the default made them half of all ingest
+# time (measured 18k -> 42k rows/s in raw sqlite3 with our indexes). Only the writer
+# checkpoints, which keeps SQLite 3.40's WAL-reset bug out of reach.
+WAL_CHECKPOINT_BYTES = 64 * 1024 * 1024
 
 
 def _normalize_url(url: str) -> str:
@@ -39,6 +44,8 @@ def _sqlite_pragmas(synchronous: str, *, writer: bool) -> Any:
         cur.execute("PRAGMA foreign_keys=ON")
         if writer:
             cur.execute(f"PRAGMA cache_size=-{WRITER_CACHE_KIB}")
+            page = cur.execute("PRAGMA page_size").fetchone()[0]
+            cur.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_BYTES // page}")
         else:
             cur.execute("PRAGMA query_only=ON")  # readers can never write by mistake
         cur.close()
