@@ -31,7 +31,7 @@ from .events import ingest_one
 from .sse import resume_id, stream_response
 
 # Sessions are listed from this many newest events, so the list stays fast at any table size.
-SESSION_WINDOW = 100_000
+SESSION_WINDOW = 20_000
 FAILURE_EVENTS = ("PostToolUseFailure",)
 DONE_EVENTS = ("PostToolUse", "PostToolUseFailure")
 
