@@ -11,7 +11,6 @@ Each function validates as it goes and raises :class:`InvalidInput` naming the f
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Any
 
 from router_ext.errors import InvalidInput, TooLarge
@@ -21,6 +20,7 @@ from router_ext.normalize import (
     build_row,
     from_events_body,
     now_ms,
+    parse_timestamp,
 )
 from router_ext.records import Row
 
@@ -69,27 +69,6 @@ def _payload_text(payload: dict[str, Any], limit: int) -> str:
     if len(text) > limit:
         raise TooLarge(f"'payload' is larger than the limit of {limit} bytes", field="payload")
     return text
-
-
-def parse_timestamp(value: Any, field: str = "timestamp") -> int | None:
-    """Unix milliseconds from a number (s or ms) or an ISO 8601 string; None when absent."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
-        raise InvalidInput(f"'{field}' must be a number or an ISO 8601 string", field=field)
-    if isinstance(value, int | float):
-        if value < 0:
-            raise InvalidInput(f"'{field}' must not be negative", field=field)
-        # Seconds are < 1e11 until the year 5138; milliseconds are larger than that today.
-        return int(value * 1000) if value < 1e11 else int(value)
-    if isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError as exc:
-            raise InvalidInput(f"'{field}' is not an ISO 8601 time: {value!r}",
-                               field=field) from exc
-        return int(parsed.timestamp() * 1000)
-    raise InvalidInput(f"'{field}' must be a number or an ISO 8601 string", field=field)
 
 
 def _uid(event: dict[str, Any]) -> str | None:

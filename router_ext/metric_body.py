@@ -8,13 +8,12 @@ the body itself, so it streams and replays like every other event.
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Any
 
 from google.protobuf.json_format import MessageToDict
 
 from router_ext.errors import InvalidInput
-from router_ext.normalize import MAX_NAME, MAX_UID, build_row
+from router_ext.normalize import MAX_NAME, MAX_UID, build_row, parse_timestamp
 from router_ext.records import Row
 from router_ext.v1 import types_pb2
 
@@ -23,24 +22,6 @@ STRING_FIELDS = ("source", "event", "label", "task_id", "task_title", "error", "
 INT_FIELDS = ("duration_ms", "exit_code", "num_turns", "completed_tasks", "failed_tasks",
               "input_tokens", "output_tokens", "cache_read_tokens", "cache_creation_tokens")
 TOKEN_KEYS = ("input", "output", "cache_read", "cache_creation")
-
-
-def _timestamp_ms(value: Any) -> int | None:
-    """Unix ms from a number (s or ms) or an ISO-8601 string, as Ralph scripts send."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
-        raise InvalidInput("'timestamp' must be a number or an ISO-8601 string", field="timestamp")
-    if isinstance(value, int | float):
-        return int(value * 1000) if value < 10_000_000_000 else int(value)
-    if isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError as exc:
-            raise InvalidInput(f"'timestamp' is not ISO-8601: {value!r}",
-                               field="timestamp") from exc
-        return int(parsed.timestamp() * 1000)
-    raise InvalidInput("'timestamp' must be a number or an ISO-8601 string", field="timestamp")
 
 
 def _check_types(body: dict[str, Any]) -> None:
@@ -81,7 +62,7 @@ def from_metric_dict(body: Any) -> Row:
         hook_event_type=body["event"],
         payload=body,
         event_uid=body.get("event_uid"),
-        timestamp=_timestamp_ms(body.get("timestamp")),
+        timestamp=parse_timestamp(body.get("timestamp")),
         model_name=body.get("model"),
         host=body.get("host"),
     )

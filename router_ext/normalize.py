@@ -10,6 +10,7 @@ import json
 import time
 import uuid
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from router_ext.errors import InvalidInput, TooLarge
@@ -30,6 +31,27 @@ HITL_TYPES = ("permission", "question", "choice")
 def now_ms() -> int:
     """Unix time in milliseconds."""
     return time.time_ns() // 1_000_000
+
+
+def parse_timestamp(value: Any, field: str = "timestamp") -> int | None:
+    """Unix milliseconds from a number (s or ms) or an ISO 8601 string; None when absent."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise InvalidInput(f"'{field}' must be a number or an ISO 8601 string", field=field)
+    if isinstance(value, int | float):
+        if value < 0:
+            raise InvalidInput(f"'{field}' must not be negative", field=field)
+        # Seconds are < 1e11 until the year 5138; milliseconds are larger than that today.
+        return int(value * 1000) if value < 1e11 else int(value)
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise InvalidInput(f"'{field}' is not an ISO 8601 time: {value!r}",
+                               field=field) from exc
+        return int(parsed.timestamp() * 1000)
+    raise InvalidInput(f"'{field}' must be a number or an ISO 8601 string", field=field)
 
 
 def new_uid() -> str:
