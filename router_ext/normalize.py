@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from router_ext.errors import InvalidInput, TooLarge
-from router_ext.records import Row
+from router_ext.records import PAYLOAD_CACHE, Row
 from router_ext.v1 import types_pb2
 
 # Fields of the /events body that map to columns; any other top-level field is kept in `extra`.
@@ -171,6 +171,7 @@ def build_row(
         "tool_use_id": optional.get("tool_use_id") or _derived(payload, "tool_use_id"),
         "extra": _dumps(extra) if extra else None,
     }
+    row[PAYLOAD_CACHE] = payload
     if hitl is not None:
         status = {"status": "pending", "requestedAt": row["received_at"]}
         row["human_in_the_loop_status"] = _dumps(status)

@@ -14,6 +14,9 @@ from typing import Any, Literal
 from router_ext.v1 import types_pb2
 
 Row = dict[str, Any]
+# A row may carry its payload already decoded under this key (not a column), so the sessions
+# fold, the metrics listener and to_api do not decode the JSON text normalize just produced.
+PAYLOAD_CACHE = "_payload"
 Kind = Literal["event", "update"]
 
 # The columns a row may carry besides `id`.
@@ -29,6 +32,12 @@ def _loads(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 
 
+def decoded_payload(row: Row) -> Any:
+    """The payload as a JSON value, from the cache when normalize left it there."""
+    cached = row.get(PAYLOAD_CACHE)
+    return cached if isinstance(cached, dict) else _loads(row["payload"])
+
+
 def to_api(row: Row) -> dict[str, Any]:
     """The /events JSON shape: the well-known dashboard's fields plus ours."""
     out: dict[str, Any] = {}
@@ -41,7 +50,7 @@ def to_api(row: Row) -> dict[str, Any]:
         "source_app": row["source_app"],
         "session_id": row["session_id"],
         "hook_event_type": row["hook_event_type"],
-        "payload": _loads(row["payload"]),
+        "payload": decoded_payload(row),
         "timestamp": row["timestamp"],
     })
     for key in ("model_name", "summary", "host", "agent_id", "tool_name", "tool_use_id"):

@@ -9,7 +9,7 @@ from typing import Any
 from harness.usage import from_wire
 from router_ext.labels import HOOK_EVENTS
 from router_ext.pricing import PriceTable
-from router_ext.records import Row
+from router_ext.records import PAYLOAD_CACHE, Row
 from router_ext.sessions import usage as su
 from router_ext.sessions.state import SessionState, project_name
 
@@ -36,7 +36,7 @@ class Target:
 
 def payload_of(row: Row) -> dict[str, Any]:
     """The row's payload as a dict (cached on the row: several readers need it)."""
-    cached = row.get("_payload")
+    cached = row.get(PAYLOAD_CACHE)
     if isinstance(cached, dict):
         return cached
     try:
@@ -44,7 +44,7 @@ def payload_of(row: Row) -> dict[str, Any]:
     except (ValueError, TypeError):
         value = {}
     payload = value if isinstance(value, dict) else {}
-    row["_payload"] = payload
+    row[PAYLOAD_CACHE] = payload
     return payload
 
 
