@@ -5,12 +5,14 @@ requests (so the numbers measure the server, not protobuf encoding in the client
 PublishBatch (several batches in flight per client) and PublishStream (one ack per event).
 
     .venv/bin/python bench/bench_grpc_ingest.py [--events 200000] [--mode batch|stream|both]
+        [--random-uids]
 """
 
 from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
+import os
 import threading
 import time
 from typing import Any
@@ -141,7 +143,11 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=1000)
     parser.add_argument("--inflight", type=int, default=4)
+    parser.add_argument("--random-uids", action="store_true",
+                        help="uuid4 event uids (the worst case) instead of time-ordered ones")
     args = parser.parse_args()
+    if args.random_uids:
+        os.environ["BENCH_UIDS"] = "random"  # read by the client processes
     header("gRPC ingest, 1 KB events, SQLite, ack = committed")
     if args.mode in ("batch", "both"):
         bench_batch(args.events, args.clients, args.batch_size, args.inflight)

@@ -14,11 +14,10 @@ import asyncio
 import json
 import multiprocessing as mp
 import time
-import uuid
 from typing import Any
 
 import httpx
-from common import bench_server, header, payload_json, percentile, rss_mb
+from common import bench_server, bench_uid, header, payload_json, percentile, rss_mb
 
 
 def post_request(host: str, port: int, path: str, body: bytes) -> bytes:
@@ -42,7 +41,7 @@ async def read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
 def events_body(index: int, payload: dict[str, Any]) -> bytes:
     """One /events body of about 1 KB."""
     return json.dumps({"source_app": "bench", "session_id": f"s{index % 50}",
-                       "hook_event_type": "PreToolUse", "event_uid": uuid.uuid4().hex,
+                       "hook_event_type": "PreToolUse", "event_uid": bench_uid(index),
                        "payload": payload}).encode()
 
 

@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from harness.uid import new_uid  # noqa: E402
 from router_ext.v1 import ingest_pb2, types_pb2  # noqa: E402
 from tests.support import ServerProcess, start_server  # noqa: E402
 
@@ -34,11 +35,19 @@ def payload_json(size: int = PAYLOAD_BYTES) -> str:
     return json.dumps(base)
 
 
+def bench_uid(index: int) -> str:
+    """An event uid as router-ext's clients make them (time-ordered), or random (uuid4) when
+    BENCH_UIDS=random, the worst case for the server's unique index."""
+    if os.environ.get("BENCH_UIDS") == "random":
+        return f"{uuid.uuid4().hex}-{index}"
+    return new_uid()
+
+
 def event(index: int, *, source_app: str = "bench", session_id: str = "bench-session",
           hook_event_type: str = "PreToolUse", payload: str | None = None) -> types_pb2.Event:
     """One ~1 KB event with a unique uid."""
     return types_pb2.Event(
-        event_uid=f"{uuid.uuid4().hex}-{index}", source_app=source_app, session_id=session_id,
+        event_uid=bench_uid(index), source_app=source_app, session_id=session_id,
         hook_event_type=hook_event_type, payload_json=payload or payload_json(),
         tool_name="Bash",
     )

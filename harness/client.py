@@ -12,12 +12,12 @@ grpc:// URLs use the gRPC IngestService, imported only then.
 from __future__ import annotations
 
 import _socket  # not `socket`: its enum import costs a hook ~3-5 ms
-import os
 import time
 
 from harness.config import ClientConfig
 from harness.retry import PermanentError, RetryableError
 from harness.spool import Entry, ReplayResult, Spool, dumps, loads
+from harness.uid import new_uid
 
 TYPE_CHECKING = False  # typing and dataclasses cost a hook start-up ~14 ms; avoided
 if TYPE_CHECKING:
@@ -26,11 +26,6 @@ if TYPE_CHECKING:
 
 PATHS = {"event": "/events", "metric": "/metrics/harness"}
 PERMANENT = (400, 413, 422)
-
-
-def new_uid() -> str:
-    """A random 128-bit event uid, as hex."""
-    return os.urandom(16).hex()
 
 
 class Outcome:

@@ -12,7 +12,7 @@ from router_ext import models  # noqa: F401  (registers the tables)
 from router_ext.settings import Settings
 
 BUSY_TIMEOUT_MS = 5_000
-PAGE_SIZE = 16_384
+PAGE_SIZE = 4_096
 # The writer mostly appends; 16 MiB of page cache holds the hot index pages without letting
 # RSS grow with the database (the OS page cache keeps the rest).
 WRITER_CACHE_KIB = 16_384
@@ -36,8 +36,10 @@ def _sqlite_pragmas(synchronous: str, *, writer: bool) -> Any:
     def on_connect(dbapi_conn: Any, _record: Any) -> None:
         cur = dbapi_conn.cursor()
         cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        # Only takes effect on a new, empty file: 16 KiB pages quarter the number of page
-        # writes per commit for ~1 KB events (measured ~20% faster ingest than 4 KiB).
+        # Only takes effect on a new, empty file. A commit writes every page it changed to the
+        # WAL, and a one-event commit changes ~16 pages (table, indexes, its session row): with
+        # 4 KiB pages that is 64 KiB instead of 256 KiB, measured 0.55-0.68 ms per one-event
+        # transaction against 0.80-0.90 ms with 16 KiB pages, and batches as fast.
         cur.execute(f"PRAGMA page_size={PAGE_SIZE}")
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute(f"PRAGMA synchronous={synchronous}")

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from harness.uid import new_uid
 from router_ext.errors import InvalidInput, TooLarge
 from router_ext.records import PAYLOAD_CACHE, Row
 from router_ext.v1 import types_pb2
@@ -52,11 +52,6 @@ def parse_timestamp(value: Any, field: str = "timestamp") -> int | None:
                                field=field) from exc
         return int(parsed.timestamp() * 1000)
     raise InvalidInput(f"'{field}' must be a number or an ISO 8601 string", field=field)
-
-
-def new_uid() -> str:
-    """A fresh event uid, for senders that did not supply one (no idempotency then)."""
-    return uuid.uuid4().hex
 
 
 def _text(value: Any, name: str, *, required: bool, limit: int = MAX_NAME) -> str | None:
