@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, bindparam, insert, select, update
 
@@ -21,7 +21,7 @@ from router_ext.pricing import PriceTable
 from router_ext.records import Row
 from router_ext.sessions import usage as su
 from router_ext.sessions.apply import Target, apply_hook, apply_task, target
-from router_ext.sessions.state import COUNTS, SESSIONS, SessionState
+from router_ext.sessions.state import COLUMN_NAMES, COUNTS, SESSIONS, SessionState
 
 log = logging.getLogger(__name__)
 CHUNK = 500
@@ -82,22 +82,55 @@ def _create(states: dict[str, SessionState], tgt: Target, ts: int) -> SessionSta
     return state
 
 
+class Lookup(NamedTuple):
+    """One way to find session rows by a list of keys, as a statement and as plain SQL."""
+
+    statement: Any  # SQLAlchemy, for PostgreSQL
+    sql: str  # SQLite through the driver; {marks} becomes one ? per key
+
+
+_COLS = ", ".join(COLUMN_NAMES)
 # Built once: constructing statements per batch costs more than running them.
-_BY_ID = select(SESSIONS).where(SESSIONS.c.id.in_(bindparam("keys", expanding=True)))
-_INTERACTIVE_BY_ID = _BY_ID.where(SESSIONS.c.source == "interactive")
-_PARENTS_OF = select(SESSIONS).where(
-    SESSIONS.c.claude_session_id.in_(bindparam("keys", expanding=True)),
-    SESSIONS.c.source != "interactive")
+_BY_ID_SELECT = select(SESSIONS).where(SESSIONS.c.id.in_(bindparam("keys", expanding=True)))
+_BY_ID = Lookup(_BY_ID_SELECT, f"SELECT {_COLS} FROM harness_sessions WHERE id IN ({{marks}})")
+_INTERACTIVE_BY_ID = Lookup(_BY_ID_SELECT.where(SESSIONS.c.source == "interactive"),
+                            _BY_ID.sql + " AND source = 'interactive'")
+_PARENTS_OF = Lookup(
+    select(SESSIONS).where(SESSIONS.c.claude_session_id.in_(bindparam("keys", expanding=True)),
+                           SESSIONS.c.source != "interactive"),
+    f"SELECT {_COLS} FROM harness_sessions WHERE claude_session_id IN ({{marks}}) "
+    "AND source != 'interactive'")
 _INSERT = insert(SESSIONS)
 _UPDATE = update(SESSIONS).where(SESSIONS.c.id == bindparam("b_id"))
+_SQLITE_INSERT = (f"INSERT INTO harness_sessions ({_COLS}) "
+                  f"VALUES ({', '.join('?' * len(COLUMN_NAMES))})")
+_SQLITE_UPDATE = (f"UPDATE harness_sessions SET "
+                  f"{', '.join(f'{c} = ?' for c in COLUMN_NAMES if c != 'id')} WHERE id = ?")
+_UPDATE_ORDER = (*(c for c in COLUMN_NAMES if c != "id"), "id")
 
 
-def _load(conn: Connection, statement: Any, keys: Iterable[str]) -> dict[str, SessionState]:
+def _sqlite_cursor(conn: Connection) -> Any | None:
+    # SQLite has one writer, this one: plain SQL through the driver skips SQLAlchemy's
+    # per-statement work, most of a one-event transaction's fold. Other databases keep Core.
+    if conn.dialect.name != "sqlite":
+        return None
+    return conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+
+
+def _load(conn: Connection, lookup: Lookup, keys: Iterable[str]) -> dict[str, SessionState]:
     found: dict[str, SessionState] = {}
     unique = sorted(set(keys))
+    cursor = _sqlite_cursor(conn)
     for start in range(0, len(unique), CHUNK):
-        for r in conn.execute(statement, {"keys": unique[start:start + CHUNK]}):
-            state = SessionState.load(dict(r._mapping))
+        chunk = unique[start:start + CHUNK]
+        if cursor is not None:
+            sql = lookup.sql.format(marks=", ".join("?" * len(chunk)))
+            rows: Iterable[dict[str, Any]] = (dict(zip(COLUMN_NAMES, r, strict=True))
+                                              for r in cursor.execute(sql, chunk))
+        else:
+            rows = (dict(r._mapping) for r in conn.execute(lookup.statement, {"keys": chunk}))
+        for cols in rows:
+            state = SessionState.load(cols)
             found[state.id] = state
     return found
 
@@ -146,14 +179,21 @@ def _write(conn: Connection, states: Iterable[SessionState]) -> None:
         if state.is_new:
             inserts.append(row)
         elif row != state.original:
-            params = {k: v for k, v in row.items() if k != "id"}
-            params["b_id"] = row["id"]
-            updates.append(params)
+            updates.append(row)
+    cursor = _sqlite_cursor(conn)
+    if cursor is not None:
+        if inserts:
+            cursor.executemany(_SQLITE_INSERT, ([r[c] for c in COLUMN_NAMES] for r in inserts))
+        if updates:
+            cursor.executemany(_SQLITE_UPDATE, ([r[c] for c in _UPDATE_ORDER] for r in updates))
+        return
     if inserts:
         conn.execute(_INSERT, inserts)
     if updates:
         # executemany: the SET clause comes from the parameter keys.
-        conn.execute(_UPDATE, updates)
+        params = [{**{k: v for k, v in r.items() if k != "id"}, "b_id": r["id"]}
+                  for r in updates]
+        conn.execute(_UPDATE, params)
 
 
 def _usage_note(states: Iterable[SessionState], unpriced: list[str]) -> dict[str, Any]:
