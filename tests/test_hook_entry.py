@@ -115,6 +115,19 @@ def _transcript(tmp_path: Path, lines: list[str]) -> Path:
     return path
 
 
+def test_the_attempt_gets_what_the_wall_budget_leaves(monkeypatch: pytest.MonkeyPatch) -> None:
+    from hooks import entry
+
+    age = entry.since_process_start()
+    assert 0 < age < time.clock_gettime(time.CLOCK_BOOTTIME)
+    monkeypatch.setenv("ROUTER_EXT_HOOK_BUDGET", "3600")  # a fresh process: the usual budget
+    assert entry.config({}).deadline == entry.HOOK_DEADLINE
+    monkeypatch.setenv("ROUTER_EXT_HOOK_BUDGET", str(age / 2))  # started too long ago
+    late = entry.config({})
+    assert late.deadline == entry.MIN_ATTEMPT
+    assert late.attempt_timeout == entry.MIN_ATTEMPT
+
+
 def test_stop_adds_only_new_transcript_usage(server: ServerProcess, tmp_path: Path) -> None:
     lines = (CAPTURED / "transcript.jsonl").read_text().splitlines()
     half = 1 + next(i for i, line in enumerate(lines) if '"type":"assistant"' in line)
