@@ -76,29 +76,36 @@ def _client(host: str, port: int, index: int, per_conn: int, conns: int, start: 
     results.put((len(latencies) - len(errors), len(errors), t0, t1, latencies))
 
 
-def run(events: int, connections: int, procs: int) -> None:
-    """Drive one server and print the numbers."""
+def drive(host: str, port: int, events: int, connections: int,
+          procs: int) -> tuple[int, int, float, list[float]]:
+    """POST ~1 KB /events bodies from `procs` client processes over `connections` keep-alive
+    connections; returns (ok, failed, elapsed seconds, latencies)."""
     per_proc = connections // procs
     per_conn = max(1, events // connections)
+    ctx = mp.get_context("spawn")
+    start = ctx.Barrier(procs + 1)
+    results = ctx.Queue()
+    workers = [ctx.Process(target=_client, args=(host, port, i, per_conn, per_proc, start,
+                                                 results))
+               for i in range(procs)]
+    for w in workers:
+        w.start()
+    start.wait()
+    outs = [results.get(timeout=600) for _ in workers]
+    for w in workers:
+        w.join()
+    elapsed = max(o[3] for o in outs) - min(o[2] for o in outs)
+    return (sum(o[0] for o in outs), sum(o[1] for o in outs), elapsed,
+            [x for o in outs for x in o[4]])
+
+
+def run(events: int, connections: int, procs: int) -> None:
+    """Drive one server and print the numbers."""
     with bench_server() as server:
-        ctx = mp.get_context("spawn")
-        start = ctx.Barrier(procs + 1)
-        results = ctx.Queue()
-        workers = [ctx.Process(target=_client, args=(server.host, server.http_port, i, per_conn,
-                                                     per_proc, start, results))
-                   for i in range(procs)]
-        for w in workers:
-            w.start()
-        start.wait()
-        outs = [results.get(timeout=600) for _ in workers]
-        for w in workers:
-            w.join()
+        ok, failed, elapsed, lat = drive(server.host, server.http_port, events, connections,
+                                         procs)
         rss, peak = rss_mb(server.proc.pid)
         stored = httpx.get(f"{server.url}/health", timeout=10).json()["last_event_id"]
-    ok = sum(o[0] for o in outs)
-    failed = sum(o[1] for o in outs)
-    elapsed = max(o[3] for o in outs) - min(o[2] for o in outs)
-    lat = [x for o in outs for x in o[4]]
     print(f"POST /events  {ok:>7} ok {failed} failed  {ok / elapsed:>8,.0f} events/s  "
           f"connections={connections} client procs={procs}  "
           f"p50={percentile(lat, 50) * 1000:.1f} ms p99={percentile(lat, 99) * 1000:.1f} ms  "
