@@ -7,6 +7,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from prometheus_client import CollectorRegistry
 
@@ -43,6 +44,8 @@ class RouterExt:
         self.on_start: list[Hook] = []
         self.on_stop: list[Hook] = []
         self._source_label = Capped(50)
+        # labels() takes a lock and builds a key on every call: the children are kept instead.
+        self._received_children: dict[tuple[str, str, str], Any] = {}
         # PostgreSQL replicas share one database: the bus is fed in id order from every
         # replica's commits (LISTEN/NOTIFY); SQLite has one process, so commits go straight in.
         self.sequencer: Sequencer | None = None
@@ -99,13 +102,26 @@ class RouterExt:
         duplicates = sum(1 for ack in acks if ack.duplicate)
         if duplicates:
             self.metrics.duplicate.labels(transport).inc(duplicates)
+        if len(rows) == 1:
+            if not duplicates:
+                self._received(transport, rows[0]["source_app"], rows[0]["hook_event_type"]).inc()
+            return acks
         # One counter update per (source, type) pair, not per row: batches are mostly uniform.
         counts = Counter((row["source_app"], row["hook_event_type"])
                          for row, ack in zip(rows, acks, strict=True) if not ack.duplicate)
         for (source, kind), n in counts.items():
-            self.metrics.received.labels(transport, self._source_label(source),
-                                         event_type(kind)).inc(n)
+            self._received(transport, source, kind).inc(n)
         return acks
+
+    def _received(self, transport: str, source: str, kind: str) -> Any:
+        key = (transport, source, kind)
+        child = self._received_children.get(key)
+        if child is None:
+            child = self.metrics.received.labels(transport, self._source_label(source),
+                                                 event_type(kind))
+            if len(self._received_children) < 10_000:  # bounded whatever the senders send
+                self._received_children[key] = child
+        return child
 
     def reject(self, transport: str, exc: RouterExtError) -> None:
         """Count a refused request under a bounded reason."""
