@@ -1,11 +1,13 @@
 """Ingest-to-Subscribe delivery latency with many live subscribers.
 
-A publisher process sends single-event Publish calls at a fixed rate, stamping each event with
-its send time; subscriber processes hold `--subscribers` gRPC Subscribe streams between them and
-record, for every event they receive, now - send time. Prints p50/p99/max and how many of the
+A publisher sends events at a fixed rate over one PublishStream (or one unary Publish call per
+event with --publish unary), stamping each event with its send time; subscriber processes hold
+`--subscribers` gRPC Subscribe streams between them and record, for every event they receive,
+now - send time. Prints p50/p99/max and how many of the
 expected deliveries arrived.
 
     .venv/bin/python bench/bench_subscribe_latency.py [--subscribers 100] [--rate 1000]
+        [--publish stream|unary|both]
 """
 
 from __future__ import annotations
@@ -15,12 +17,14 @@ import asyncio
 import json
 import multiprocessing as mp
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 from common import bench_server, header, percentile, rss_mb
 
 SUBSCRIBE = "/router_ext.v1.StreamService/Subscribe"
 PUBLISH = "/router_ext.v1.IngestService/Publish"
+PUBLISH_STREAM = "/router_ext.v1.IngestService/PublishStream"
 
 
 def _subscriber(target: str, count: int, ready: Any, done: Any, results: Any) -> None:
@@ -65,40 +69,52 @@ def _subscriber(target: str, count: int, ready: Any, done: Any, results: Any) ->
     results.put((latencies, cut_off))
 
 
-def _publisher(target: str, rate: int, seconds: float) -> int:
+def _publisher(target: str, rate: int, seconds: float, mode: str) -> int:
+    """Publish `rate` events/s for `seconds`, stamped with their send time; returns acked."""
     import grpc
 
     from router_ext.v1 import ingest_pb2, types_pb2
 
+    pad = "x" * 900
+    total = int(rate * seconds)
+
+    def request(i: int) -> ingest_pb2.PublishRequest:
+        event = types_pb2.Event(
+            event_uid=f"lat-{time.time_ns()}-{i}", source_app="lat", session_id="lat",
+            hook_event_type="PreToolUse", payload_json=json.dumps({"t": time.time(), "pad": pad}))
+        return ingest_pb2.PublishRequest(event=event)
+
+    async def paced() -> AsyncIterator[int]:
+        start = time.perf_counter()
+        for i in range(total):
+            delay = start + i / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            yield i
+
+    async def unary(channel: grpc.aio.Channel) -> int:
+        publish = channel.unary_unary(
+            PUBLISH, request_serializer=ingest_pb2.PublishRequest.SerializeToString,
+            response_deserializer=ingest_pb2.Ack.FromString)
+        tasks = [asyncio.create_task(publish(request(i), timeout=30)) async for i in paced()]
+        outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+        return total - sum(1 for o in outcomes if isinstance(o, BaseException))
+
+    async def stream(channel: grpc.aio.Channel) -> int:
+        call = channel.stream_stream(
+            PUBLISH_STREAM, request_serializer=ingest_pb2.PublishRequest.SerializeToString,
+            response_deserializer=ingest_pb2.Ack.FromString)(
+            request(i) async for i in paced())
+        return sum([1 async for ack in call if ack.id and not ack.error])
+
     async def main() -> int:
         async with grpc.aio.insecure_channel(target) as channel:
-            publish = channel.unary_unary(
-                PUBLISH, request_serializer=ingest_pb2.PublishRequest.SerializeToString,
-                response_deserializer=ingest_pb2.Ack.FromString)
-            pad = "x" * 900
-
-            async def send(i: int) -> None:
-                event = types_pb2.Event(
-                    event_uid=f"lat-{time.time_ns()}-{i}", source_app="lat", session_id="lat",
-                    hook_event_type="PreToolUse",
-                    payload_json=json.dumps({"t": time.time(), "pad": pad}))
-                await publish(ingest_pb2.PublishRequest(event=event), timeout=10)
-
-            total = int(rate * seconds)
-            start = time.perf_counter()
-            tasks = []
-            for i in range(total):
-                delay = start + i / rate - time.perf_counter()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                tasks.append(asyncio.create_task(send(i)))
-            outcomes = await asyncio.gather(*tasks, return_exceptions=True)
-            return total - sum(1 for o in outcomes if isinstance(o, BaseException))
+            return await (stream(channel) if mode == "stream" else unary(channel))
 
     return asyncio.run(main())
 
 
-def run(subscribers: int, rate: int, seconds: float, processes: int) -> None:
+def run(subscribers: int, rate: int, seconds: float, processes: int, mode: str) -> None:
     """One measurement: `subscribers` streams over `processes` client processes."""
     ctx = mp.get_context("spawn")
     with bench_server() as server:
@@ -112,7 +128,7 @@ def run(subscribers: int, rate: int, seconds: float, processes: int) -> None:
             p.start()
         try:
             ready.wait(timeout=120)
-            sent = _publisher(server.grpc_target, rate, seconds)
+            sent = _publisher(server.grpc_target, rate, seconds, mode)
             rss, peak = rss_mb(server.proc.pid)
         finally:
             done.set()
@@ -122,7 +138,7 @@ def run(subscribers: int, rate: int, seconds: float, processes: int) -> None:
     latencies = [x for lat, _ in outs for x in lat]
     cut = sum(len(c) for _, c in outs)
     expected = sent * subscribers
-    print(f"Subscribe x{subscribers:<4} at {rate} events/s for {seconds:.0f}s: "
+    print(f"Subscribe x{subscribers:<4} at {rate} events/s ({mode} publish) for {seconds:.0f}s: "
           f"delivered {len(latencies)}/{expected} (cut off: {cut})  "
           f"p50={percentile(latencies, 50) * 1000:.2f} ms  "
           f"p99={percentile(latencies, 99) * 1000:.2f} ms  "
@@ -136,10 +152,13 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=8)
     parser.add_argument("--processes", type=int, default=4)
+    parser.add_argument("--publish", choices=("stream", "unary", "both"), default="both",
+                        help="one PublishStream, or a unary Publish call per event")
     args = parser.parse_args()
     header("ingest-to-Subscribe delivery latency")
-    run(1, args.rate, args.seconds, 1)
-    run(args.subscribers, args.rate, args.seconds, args.processes)
+    for mode in ("stream", "unary") if args.publish == "both" else (args.publish,):
+        run(1, args.rate, args.seconds, 1, mode)
+        run(args.subscribers, args.rate, args.seconds, args.processes, mode)
 
 
 if __name__ == "__main__":

@@ -55,7 +55,9 @@ class Reader:
 
     def _rows(self, query: Select[Any]) -> list[Row]:
         with self.engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(query)]
+            result = conn.execute(query)
+            keys = tuple(result.keys())  # zip per row: ~3x cheaper than dict(row._mapping)
+            return [dict(zip(keys, r, strict=True)) for r in result]
 
     def events_after_sync(self, after_id: int, flt: EventFilter, limit: int) -> list[Row]:
         """Events with id > after_id, oldest first."""

@@ -40,6 +40,22 @@ def decoded_payload(row: Row) -> Any:
 
 def to_api(row: Row) -> dict[str, Any]:
     """The /events JSON shape: the well-known dashboard's fields plus ours."""
+    out = _api_fields(row)
+    out["payload"] = decoded_payload(row)
+    return out
+
+
+def to_api_json(row: Row) -> str:
+    """:func:`to_api` as JSON text, with the stored payload text spliced in as it is.
+
+    The payload was checked to be a JSON object at ingest; decoding it only to encode it again
+    was most of the cost of a 300-event page. `payload` comes last; JSON readers do not mind.
+    """
+    head = json.dumps(_api_fields(row), ensure_ascii=False, separators=(",", ":"))
+    return f'{head[:-1]},"payload":{row["payload"]}}}'
+
+
+def _api_fields(row: Row) -> dict[str, Any]:
     out: dict[str, Any] = {}
     extra = _loads(row.get("extra"))
     if extra:
@@ -50,9 +66,9 @@ def to_api(row: Row) -> dict[str, Any]:
         "source_app": row["source_app"],
         "session_id": row["session_id"],
         "hook_event_type": row["hook_event_type"],
-        "payload": decoded_payload(row),
         "timestamp": row["timestamp"],
     })
+    out.pop("payload", None)
     for key in ("model_name", "summary", "host", "agent_id", "tool_name", "tool_use_id"):
         if row.get(key) is not None:
             out[key] = row[key]

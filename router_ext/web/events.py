@@ -16,7 +16,7 @@ from router_ext.core import RouterExt
 from router_ext.errors import RouterExtError
 from router_ext.normalize import from_events_body
 from router_ext.queries import MAX_PAGE
-from router_ext.records import Row, to_api
+from router_ext.records import Row, to_api, to_api_json
 
 from .body import int_param, list_param, read_json
 
@@ -68,7 +68,8 @@ def routes(core: RouterExt) -> list[Route]:
             rows = await core.reader.events_after(after_id, flt, limit)
         else:
             rows = await core.reader.recent(flt, limit, offset, before_id, after_id)
-        return json_response([to_api(row) for row in rows])
+        return Response(f"[{','.join(to_api_json(row) for row in rows)}]",
+                        media_type="application/json")
 
     async def filter_options(request: Request) -> Response:
         return json_response(await core.reader.filter_options())
