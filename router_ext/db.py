@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.pool import NullPool, QueuePool
 from sqlmodel import SQLModel
 
@@ -79,6 +79,17 @@ def make_engine(settings: Settings, *, writer: bool) -> Engine:
         pool_pre_ping=True,
         connect_args={"connect_timeout": 5},
     )
+
+
+def sqlite_cursor(conn: Connection) -> Any | None:
+    """A DBAPI cursor when `conn` is SQLite, else None.
+
+    SQLite has one writer (ours), so plain SQL through the driver is safe there, and it skips
+    SQLAlchemy's per-statement work; other databases go through Core.
+    """
+    if conn.dialect.name != "sqlite":
+        return None
+    return conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
 
 
 def create_schema(engine: Engine) -> None:

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Iterable, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, insert, select, text
 
+from router_ext.db import sqlite_cursor
 from router_ext.models import Event
 from router_ext.records import COLUMNS, Row
 
@@ -38,16 +39,12 @@ class Ack(NamedTuple):
     duplicate: bool
 
 
-def _is_sqlite(conn: Connection) -> bool:
-    return conn.dialect.name == "sqlite"
-
-
 def existing_ids(conn: Connection, uids: Iterable[str]) -> dict[str, int]:
     """The stored id of each uid that is already in `events`."""
     found: dict[str, int] = {}
     unique = list(dict.fromkeys(uids))
-    if _is_sqlite(conn):
-        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    cursor = sqlite_cursor(conn)
+    if cursor is not None:
         for start in range(0, len(unique), UID_CHUNK):
             chunk = unique[start:start + UID_CHUNK]
             sql = (f"SELECT event_uid, id FROM events WHERE event_uid IN "
@@ -61,10 +58,9 @@ def existing_ids(conn: Connection, uids: Iterable[str]) -> dict[str, int]:
     return found
 
 
-def _insert_sqlite(conn: Connection, fresh: list[Row]) -> None:
+def _insert_sqlite(cursor: Any, fresh: list[Row]) -> None:
     # Safe only because one writer owns every write: nothing else can take an id meanwhile.
     # max(id) is read per batch (a rowid lookup) so writes made through Writer.run stay valid.
-    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     next_id = cursor.execute("SELECT max(id) FROM events").fetchone()[0] or 0
     for row in fresh:
         next_id += 1
@@ -82,8 +78,8 @@ def _insert_returning(conn: Connection, fresh: list[Row]) -> None:
 
 def insert_rows(conn: Connection, rows: Sequence[Row]) -> tuple[list[Ack], list[Row]]:
     """Store the rows not stored yet; returns one ack per row and the rows newly stored."""
-    sqlite = _is_sqlite(conn)
-    if not sqlite:
+    cursor = sqlite_cursor(conn)
+    if cursor is None:
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_LOCK_KEY})
     known = existing_ids(conn, (row["event_uid"] for row in rows))
     fresh: list[Row] = []
@@ -93,8 +89,8 @@ def insert_rows(conn: Connection, rows: Sequence[Row]) -> tuple[list[Ack], list[
         if uid not in known and uid not in first:
             first[uid] = row
             fresh.append(row)
-    if fresh and sqlite:
-        _insert_sqlite(conn, fresh)
+    if fresh and cursor is not None:
+        _insert_sqlite(cursor, fresh)
     elif fresh:
         _insert_returning(conn, fresh)
         conn.execute(text("SELECT pg_notify(:channel, :payload)"),

@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import Connection, bindparam, insert, select, update
 
 from harness.usage import ModelMap
+from router_ext.db import sqlite_cursor
 from router_ext.pricing import PriceTable
 from router_ext.records import Row
 from router_ext.sessions import usage as su
@@ -109,18 +110,10 @@ _SQLITE_UPDATE = (f"UPDATE harness_sessions SET "
 _UPDATE_ORDER = (*(c for c in COLUMN_NAMES if c != "id"), "id")
 
 
-def _sqlite_cursor(conn: Connection) -> Any | None:
-    # SQLite has one writer, this one: plain SQL through the driver skips SQLAlchemy's
-    # per-statement work, most of a one-event transaction's fold. Other databases keep Core.
-    if conn.dialect.name != "sqlite":
-        return None
-    return conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-
-
 def _load(conn: Connection, lookup: Lookup, keys: Iterable[str]) -> dict[str, SessionState]:
     found: dict[str, SessionState] = {}
     unique = sorted(set(keys))
-    cursor = _sqlite_cursor(conn)
+    cursor = sqlite_cursor(conn)  # SQLAlchemy's per-statement work was most of the fold
     for start in range(0, len(unique), CHUNK):
         chunk = unique[start:start + CHUNK]
         if cursor is not None:
@@ -180,7 +173,7 @@ def _write(conn: Connection, states: Iterable[SessionState]) -> None:
             inserts.append(row)
         elif row != state.original:
             updates.append(row)
-    cursor = _sqlite_cursor(conn)
+    cursor = sqlite_cursor(conn)
     if cursor is not None:
         if inserts:
             cursor.executemany(_SQLITE_INSERT, ([r[c] for c in COLUMN_NAMES] for r in inserts))
