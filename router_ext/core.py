@@ -102,10 +102,6 @@ class RouterExt:
         duplicates = sum(1 for ack in acks if ack.duplicate)
         if duplicates:
             self.metrics.duplicate.labels(transport).inc(duplicates)
-        if len(rows) == 1:
-            if not duplicates:
-                self._received(transport, rows[0]["source_app"], rows[0]["hook_event_type"]).inc()
-            return acks
         # One counter update per (source, type) pair, not per row: batches are mostly uniform.
         counts = Counter((row["source_app"], row["hook_event_type"])
                          for row, ack in zip(rows, acks, strict=True) if not ack.duplicate)

@@ -49,7 +49,8 @@ def to_api_json(row: Row) -> str:
     """:func:`to_api` as JSON text, with the stored payload text spliced in as it is.
 
     The payload was checked to be a JSON object at ingest; decoding it only to encode it again
-    was most of the cost of a 300-event page. `payload` comes last; JSON readers do not mind.
+    was most of the cost of a 300-event page. `payload` comes last (normalize keeps it out of
+    `extra`, so it is there once); JSON readers do not mind the order.
     """
     head = json.dumps(_api_fields(row), ensure_ascii=False, separators=(",", ":"))
     return f'{head[:-1]},"payload":{row["payload"]}}}'
@@ -68,7 +69,6 @@ def _api_fields(row: Row) -> dict[str, Any]:
         "hook_event_type": row["hook_event_type"],
         "timestamp": row["timestamp"],
     })
-    out.pop("payload", None)
     for key in ("model_name", "summary", "host", "agent_id", "tool_name", "tool_use_id"):
         if row.get(key) is not None:
             out[key] = row[key]

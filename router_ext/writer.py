@@ -179,23 +179,19 @@ class Writer:
 
     # -- on the writer thread ---------------------------------------------------------------
 
-    def _connection(self) -> Connection:
-        # The writer keeps one connection for its lifetime: checking one out of the pool and
-        # back in costs ~0.2 ms, which a single-event transaction would pay every time.
-        if self._conn is None or self._conn.closed or self._conn.invalidated:
-            self._conn = self._engine.connect()
-        return self._conn
-
     @contextmanager
     def _transaction(self) -> Iterator[Connection]:
-        conn = self._connection()
-        try:
-            with conn.begin():
+        if self._engine.dialect.name != "sqlite":
+            # A database server can restart under us: the pool pre-pings what it hands out.
+            with self._engine.begin() as conn:
                 yield conn
-        except Exception:
-            # The connection may be broken (a PostgreSQL restart): the next write opens anew.
-            conn.close()
-            raise
+            return
+        # SQLite: one connection for the writer's lifetime; checking one out of the pool and
+        # back in cost ~0.2 ms, which a single-event transaction would pay every time.
+        if self._conn is None or self._conn.invalidated:
+            self._conn = self._engine.connect()
+        with self._conn.begin():
+            yield self._conn
 
     def _read_last_id(self) -> int:
         with self._transaction() as conn:
