@@ -11,7 +11,6 @@ PublishBatch (several batches in flight per client) and PublishStream (one ack p
 from __future__ import annotations
 
 import argparse
-import multiprocessing as mp
 import os
 import threading
 import time
@@ -27,6 +26,7 @@ from common import (
     payload_json,
     percentile,
     rss_mb,
+    run_clients,
 )
 
 BATCH_METHOD = "/router_ext.v1.IngestService/PublishBatch"
@@ -90,17 +90,7 @@ def _stream_client(target: str, index: int, count: int, start: Any, results: Any
 
 
 def _run(target: str, clients: int, fn: Any, args: tuple[Any, ...]) -> tuple[int, float, list]:
-    ctx = mp.get_context("spawn")
-    start = ctx.Barrier(clients + 1)
-    results = ctx.Queue()
-    procs = [ctx.Process(target=fn, args=(target, i, *args, start, results))
-             for i in range(clients)]
-    for p in procs:
-        p.start()
-    start.wait()
-    outs = [results.get(timeout=300) for _ in procs]
-    for p in procs:
-        p.join()
+    outs = run_clients(fn, [(target, i, *args) for i in range(clients)], timeout=300)
     acked = sum(o[0] for o in outs)
     elapsed = max(o[2] for o in outs) - min(o[1] for o in outs)
     return acked, elapsed, [lat for o in outs for lat in o[3]]

@@ -12,12 +12,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import multiprocessing as mp
 import time
 from typing import Any
 
 import httpx
-from common import bench_server, bench_uid, header, payload_json, percentile, rss_mb
+from common import (
+    bench_server,
+    bench_uid,
+    header,
+    payload_json,
+    percentile,
+    rss_mb,
+    run_clients,
+)
 
 
 def post_request(host: str, port: int, path: str, body: bytes) -> bytes:
@@ -82,18 +89,7 @@ def drive(host: str, port: int, events: int, connections: int,
     connections; returns (ok, failed, elapsed seconds, latencies)."""
     per_proc = connections // procs
     per_conn = max(1, events // connections)
-    ctx = mp.get_context("spawn")
-    start = ctx.Barrier(procs + 1)
-    results = ctx.Queue()
-    workers = [ctx.Process(target=_client, args=(host, port, i, per_conn, per_proc, start,
-                                                 results))
-               for i in range(procs)]
-    for w in workers:
-        w.start()
-    start.wait()
-    outs = [results.get(timeout=600) for _ in workers]
-    for w in workers:
-        w.join()
+    outs = run_clients(_client, [(host, port, i, per_conn, per_proc) for i in range(procs)])
     elapsed = max(o[3] for o in outs) - min(o[2] for o in outs)
     return (sum(o[0] for o in outs), sum(o[1] for o in outs), elapsed,
             [x for o in outs for x in o[4]])

@@ -7,6 +7,7 @@ production) and drives it from client processes, then prints its numbers. Nothin
 from __future__ import annotations
 
 import json
+import multiprocessing as mp
 import os
 import sys
 import tempfile
@@ -14,6 +15,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -97,6 +99,23 @@ def bench_server(database_url: str | None = None,
             yield server
         finally:
             server.stop()
+
+
+def run_clients(fn: Any, args_per_client: Sequence[tuple[Any, ...]],
+                timeout: float = 600) -> list[Any]:
+    """Run fn(*args, start, results) in one spawned process per args tuple, release them at once
+    (they wait on the `start` barrier when ready) and return what each put on `results`."""
+    ctx = mp.get_context("spawn")
+    start = ctx.Barrier(len(args_per_client) + 1)
+    results = ctx.Queue()
+    procs = [ctx.Process(target=fn, args=(*args, start, results)) for args in args_per_client]
+    for p in procs:
+        p.start()
+    start.wait()
+    outs = [results.get(timeout=timeout) for _ in procs]
+    for p in procs:
+        p.join()
+    return outs
 
 
 def header(title: str) -> None:
