@@ -7,16 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import ServerProcess, start_server
+from tests.support import ServerProcess, served, start_server
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """A router-ext server with an empty SQLite database, shared by one test module."""
-    db = tmp_path_factory.mktemp("db") / "router-ext.db"
-    proc = start_server(f"sqlite:///{db}")
-    yield proc
-    proc.stop()
+    yield from served(tmp_path_factory, "db")
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -75,6 +76,16 @@ class ServerProcess:
                 self.proc.kill()
                 self.proc.wait(5)
         return int(self.proc.returncode)
+
+
+def served(tmp_path_factory: Any, name: str,
+           env: dict[str, str] | None = None) -> Iterator[ServerProcess]:
+    """A server on a fresh SQLite file, for fixtures: `yield from served(factory, "ws", env)`."""
+    proc = start_server(f"sqlite:///{tmp_path_factory.mktemp(name) / 'router-ext.db'}", env=env)
+    try:
+        yield proc
+    finally:
+        proc.stop()
 
 
 def start_server(database_url: str, *, env: dict[str, str] | None = None,

@@ -11,7 +11,7 @@ import pytest
 
 from router_ext.v1 import ingest_pb2, query_pb2, types_pb2
 from tests.grpc_helpers import event, stubs
-from tests.support import ServerProcess, start_server
+from tests.support import ServerProcess, served
 
 LIMIT = 64 * 1024  # a small ROUTER_EXT_MAX_BODY_BYTES keeps the oversized cases cheap
 
@@ -19,10 +19,7 @@ LIMIT = 64 * 1024  # a small ROUTER_EXT_MAX_BODY_BYTES keeps the oversized cases
 @pytest.fixture(scope="module")
 def small_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """A server with a 64 KiB payload limit (4x that per gRPC message)."""
-    db = tmp_path_factory.mktemp("ingest") / "router-ext.db"
-    proc = start_server(f"sqlite:///{db}", env={"ROUTER_EXT_MAX_BODY_BYTES": str(LIMIT)})
-    yield proc
-    proc.stop()
+    yield from served(tmp_path_factory, "ingest", {"ROUTER_EXT_MAX_BODY_BYTES": str(LIMIT)})
 
 
 @pytest.fixture(scope="module")

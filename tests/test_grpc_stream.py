@@ -14,21 +14,18 @@ import pytest
 
 from router_ext.v1 import ingest_pb2, stream_pb2, types_pb2
 from tests.grpc_helpers import event, stubs
-from tests.support import ServerProcess, start_server
+from tests.support import ServerProcess, served
 
 QUEUE = 200  # per-subscriber live queue of the server under test
 
 
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    db = tmp_path_factory.mktemp("stream") / "router-ext.db"
-    proc = start_server(f"sqlite:///{db}", env={
+    yield from served(tmp_path_factory, "stream", {
         "ROUTER_EXT_SUBSCRIBER_QUEUE_SIZE": str(QUEUE),
         "ROUTER_EXT_HEARTBEAT_SECONDS": "0.5",
         "ROUTER_EXT_MAX_BODY_BYTES": str(4 * 1024 * 1024),
     })
-    yield proc
-    proc.stop()
 
 
 @pytest.fixture(scope="module")

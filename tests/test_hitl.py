@@ -17,21 +17,18 @@ import httpx
 import pytest
 from websockets.asyncio.server import ServerConnection, serve
 
-from tests.support import FIXTURES, ServerProcess, start_server
+from tests.support import FIXTURES, ServerProcess, served
 
 HOLD_SECONDS = 2
 
 
 @pytest.fixture(scope="module")
 def hitl_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    db = tmp_path_factory.mktemp("hitl") / "router-ext.db"
-    proc = start_server(f"sqlite:///{db}", env={
+    yield from served(tmp_path_factory, "hitl", {
         "ROUTER_EXT_PERMISSION_HOLD_SECONDS": str(HOLD_SECONDS),
         "ROUTER_EXT_HITL_RELAY_TIMEOUT_SECONDS": "0.5",
         "ROUTER_EXT_HITL_RELAY_ALLOW_HOSTS": "relay.invalid",
     })
-    yield proc
-    proc.stop()
 
 
 @pytest.fixture(scope="module")

@@ -21,18 +21,15 @@ from websockets.uri import parse_uri
 from router_ext.v1 import ingest_pb2
 from tests.grpc_helpers import event as grpc_event
 from tests.grpc_helpers import stubs
-from tests.support import ServerProcess, start_server
+from tests.support import ServerProcess, served
 
 QUEUE = 20
 
 
 @pytest.fixture(scope="module")
 def ws_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    db = tmp_path_factory.mktemp("ws") / "router-ext.db"
-    proc = start_server(f"sqlite:///{db}", env={"ROUTER_EXT_HEARTBEAT_SECONDS": "0.3",
-                                                "ROUTER_EXT_SUBSCRIBER_QUEUE_SIZE": str(QUEUE)})
-    yield proc
-    proc.stop()
+    yield from served(tmp_path_factory, "ws", {"ROUTER_EXT_HEARTBEAT_SECONDS": "0.3",
+                                               "ROUTER_EXT_SUBSCRIBER_QUEUE_SIZE": str(QUEUE)})
 
 
 def post(server: ServerProcess, session: str, **fields: Any) -> dict[str, Any]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import shlex
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,21 +15,13 @@ import pytest
 
 from tests.browser.conftest import shot
 from tests.e2e.claude import ClaudeResult, ClaudeRunner
-from tests.support import ROOT, ServerProcess, start_server
+from tests.support import ROOT, ServerProcess
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 MODEL = "claude-sonnet-4-5"
 HOOK = ROOT / "hooks" / "router_ext_hook.py"
 # Generous hook budget: on a busy test machine a 100 ms deadline would spool the last event.
 HOOK_ENV = {"ROUTER_EXT_HOOK_DEADLINE": "5", "ROUTER_EXT_HOOK_ATTEMPT_TIMEOUT": "2"}
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    db = tmp_path_factory.mktemp("dash-cc") / "router-ext.db"
-    proc = start_server(f"sqlite:///{db}")
-    yield proc
-    proc.stop()
 
 
 def command_hooks(server: ServerProcess, source_app: str, events: list[str]) -> dict[str, Any]:

@@ -16,17 +16,14 @@ import httpx
 import pytest
 
 from tests.browser.conftest import shot
-from tests.support import ServerProcess, start_server
+from tests.support import ServerProcess, served, start_server
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    db = tmp_path_factory.mktemp("dash") / "router-ext.db"
-    proc = start_server(f"sqlite:///{db}", env={"ROUTER_EXT_HEARTBEAT_SECONDS": "1"})
-    yield proc
-    proc.stop()
+    yield from served(tmp_path_factory, "dash", {"ROUTER_EXT_HEARTBEAT_SECONDS": "1"})
 
 
 def post(server: ServerProcess, **fields: Any) -> dict[str, Any]:
