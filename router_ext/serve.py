@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import ctypes.util
+import gc
 import logging
 import socket
 import sys
@@ -46,7 +47,21 @@ class _Server(uvicorn.Server):
         self._captured_signals.clear()
 
 
+def freeze_startup_heap() -> None:
+    """Move everything allocated so far out of the garbage collector's reach.
+
+    Imports and startup leave ~90,000 objects (modules, classes, compiled SQL) that live as
+    long as the process. A full collection walked them all: 45-70 ms with the event loop
+    stopped, several times a minute under load, which was the p99 of every endpoint (POST
+    /events p99 60 ms with it, 12-17 ms without). Frozen objects are never collected, which
+    is right for these; everything allocated later is collected as before.
+    """
+    gc.collect()
+    gc.freeze()
+
+
 def _announce(host: str, http_port: int, grpc_port: int) -> None:
+    freeze_startup_heap()  # startup is complete: what exists now lives as long as we do
     # The first line is machine-readable: tests and scripts parse it to find the ports.
     print(f"http={host}:{http_port} grpc={host}:{grpc_port}", flush=True)
     print(f"router-ext listening: dashboard http://{host}:{http_port}/ "
