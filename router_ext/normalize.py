@@ -260,6 +260,9 @@ def from_proto(msg: types_pb2.Event, *, max_payload_bytes: int) -> Row:
     """
     payload_text = msg.payload_json or "{}"
     payload = parse_json_object(payload_text, "payload_json", limit=max_payload_bytes)
+    if "\n" in payload_text or "\r" in payload_text:
+        # Stored payload text is kept on one line: SSE and the /events pages splice it as is.
+        payload_text = _dumps(payload)
     if msg.timestamp_ms < 0:
         raise InvalidInput("'timestamp_ms' must not be negative", field="timestamp_ms")
     fields: dict[str, Any] = {

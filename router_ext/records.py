@@ -17,6 +17,8 @@ Row = dict[str, Any]
 # A row may carry its payload already decoded under this key (not a column), so the sessions
 # fold, the metrics listener and to_api do not decode the JSON text normalize just produced.
 PAYLOAD_CACHE = "_payload"
+# One encoder for every row: json.dumps with options builds a new encoder on each call.
+_encode_compact = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 Kind = Literal["event", "update"]
 
 # The columns a row may carry besides `id`.
@@ -52,7 +54,7 @@ def to_api_json(row: Row) -> str:
     was most of the cost of a 300-event page. `payload` comes last (normalize keeps it out of
     `extra`, so it is there once); JSON readers do not mind the order.
     """
-    head = json.dumps(_api_fields(row), ensure_ascii=False, separators=(",", ":"))
+    head = _encode_compact(_api_fields(row))
     return f'{head[:-1]},"payload":{row["payload"]}}}'
 
 
@@ -161,7 +163,7 @@ class StoredEvent:
     def json(self) -> str:
         """The /events JSON object, encoded."""
         if self._json is None:
-            self._json = json.dumps(self.api(), separators=(",", ":"))
+            self._json = to_api_json(self.row)
         return self._json
 
     def proto(self) -> types_pb2.Event:

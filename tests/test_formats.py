@@ -21,6 +21,8 @@ from router_ext.formats import (
     parse_timestamp,
     permission_question,
 )
+from router_ext.v1 import types_pb2
+from tests.grpc_helpers import publish
 from tests.support import FIXTURES, ServerProcess
 
 LIMIT = 1 << 20
@@ -191,3 +193,18 @@ def test_sse_stream_filters_and_resumes_with_last_event_id(http: httpx.Client,
     data = [json.loads(f[6:]) for f in frames if f.startswith("data: ")]
     assert {d["session_id"] for d in data} == {session}
     assert http.get("/api/events/stream", headers={"Last-Event-ID": "x"}).status_code == 400
+
+
+def test_a_multi_line_grpc_payload_reaches_sse_as_one_frame(server: ServerProcess) -> None:
+    # SSE ends a frame's data at a line break, and stored payload text is spliced into frames.
+    session = uuid.uuid4().hex
+    payload = {"tool_name": "Bash", "tool_input": {"command": "echo 'a\nb'"}}
+    with server.channel() as channel:
+        pretty = types_pb2.Event(source_app="app", session_id=session,
+                                 hook_event_type="PreToolUse", event_uid=uuid.uuid4().hex,
+                                 payload_json=json.dumps(payload, indent=2))
+        ack = publish(channel, pretty)
+    with httpx.stream("GET", f"{server.url}/api/events/stream", params={"sessionId": session},
+                      headers={"Last-Event-ID": str(ack.id - 1)}, timeout=10) as r:
+        data = next(line for line in r.iter_lines() if line.startswith("data: "))
+    assert json.loads(data[6:])["payload"] == payload

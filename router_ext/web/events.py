@@ -16,7 +16,7 @@ from router_ext.core import RouterExt
 from router_ext.errors import RouterExtError
 from router_ext.normalize import from_events_body
 from router_ext.queries import MAX_PAGE
-from router_ext.records import Row, to_api, to_api_json
+from router_ext.records import Row, to_api_json
 
 from .body import int_param, list_param, read_json
 
@@ -43,6 +43,11 @@ def json_response(body: object, status_code: int = 200) -> Response:
     return JSONResponse(body, status_code=status_code)
 
 
+def json_text_response(text: str) -> Response:
+    """A 200 with JSON text that is already encoded."""
+    return Response(text, media_type="application/json")
+
+
 def routes(core: RouterExt) -> list[Route]:
     """The /events routes."""
     limit_body = core.settings.max_body_bytes
@@ -54,7 +59,7 @@ def routes(core: RouterExt) -> list[Route]:
         except RouterExtError as exc:
             core.reject("http", exc)
             raise
-        return json_response(to_api(await ingest_one(core, row, "http")))
+        return json_text_response(to_api_json(await ingest_one(core, row, "http")))
 
     async def recent(request: Request) -> Response:
         limit = int_param(request, "limit", DEFAULT_LIMIT, minimum=1, maximum=MAX_PAGE)
@@ -68,8 +73,7 @@ def routes(core: RouterExt) -> list[Route]:
             rows = await core.reader.events_after(after_id, flt, limit)
         else:
             rows = await core.reader.recent(flt, limit, offset, before_id, after_id)
-        return Response(f"[{','.join(to_api_json(row) for row in rows)}]",
-                        media_type="application/json")
+        return json_text_response(f"[{','.join(to_api_json(row) for row in rows)}]")
 
     async def filter_options(request: Request) -> Response:
         return json_response(await core.reader.filter_options())

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -26,7 +25,7 @@ from router_ext.core import RouterExt
 from router_ext.errors import InvalidInput
 from router_ext.live import Heartbeat, follow
 from router_ext.queries import MAX_PAGE
-from router_ext.records import to_api
+from router_ext.records import to_api_json
 
 from .body import int_param
 from .events import DEFAULT_LIMIT, request_filter
@@ -68,8 +67,7 @@ async def _pump(core: RouterExt, ws: WebSocket) -> None:
         rows = await core.reader.recent(flt, limit) if limit else []
         if rows:
             cursor = rows[-1]["id"]
-        await ws.send_text(json.dumps({"type": "initial", "data": [to_api(r) for r in rows]},
-                                      separators=(",", ":")))
+        await ws.send_text(f'{{"type":"initial","data":[{",".join(map(to_api_json, rows))}]}}')
     else:
         cursor = after_id
         await ws.send_text('{"type":"initial","data":[]}')
