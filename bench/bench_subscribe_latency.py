@@ -96,8 +96,9 @@ def _publisher(target: str, rate: int, seconds: float, mode: str) -> int:
         publish = channel.unary_unary(
             PUBLISH, request_serializer=ingest_pb2.PublishRequest.SerializeToString,
             response_deserializer=ingest_pb2.Ack.FromString)
-        tasks = [asyncio.create_task(publish(request(i), timeout=30)) async for i in paced()]
-        outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+        # A grpc.aio call starts when it is made; it is awaitable, not a coroutine.
+        calls = [publish(request(i), timeout=30) async for i in paced()]
+        outcomes = await asyncio.gather(*calls, return_exceptions=True)
         return total - sum(1 for o in outcomes if isinstance(o, BaseException))
 
     async def stream(channel: grpc.aio.Channel) -> int:
