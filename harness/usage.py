@@ -352,19 +352,30 @@ def _tool_uses(message: dict[str, Any]) -> Iterator[tuple[str, str]]:
                 yield str(block.get("id") or ""), str(block.get("name") or "")
 
 
+def json_object_line(line: str | bytes) -> dict[str, Any] | None:
+    """One JSONL line decoded, or None when it is not a JSON object."""
+    try:
+        obj = json.loads(line)
+    except ValueError:
+        return None
+    return obj if isinstance(obj, dict) else None
+
+
 def add_line(line: str | bytes, out: TranscriptUsage, dedup: Deduper,
              tool_ids: set[str]) -> None:
     """Fold one transcript line into `out` (usage via `dedup`, tool calls via `tool_ids`)."""
     if not line.strip():
         return
-    try:
-        obj = json.loads(line)
-    except ValueError:
+    obj = json_object_line(line)
+    if obj is None:
         out.malformed_lines += 1
         return
-    if not isinstance(obj, dict):
-        out.malformed_lines += 1
-        return
+    add_object(obj, out, dedup, tool_ids)
+
+
+def add_object(obj: dict[str, Any], out: TranscriptUsage, dedup: Deduper,
+               tool_ids: set[str]) -> None:
+    """:func:`add_line` for a line already decoded."""
     _note_line(obj, out)
     message = obj.get("message")
     if obj.get("type") != "assistant" or not isinstance(message, dict):

@@ -11,7 +11,6 @@ transcript that grew adds only its new turns.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,7 +21,8 @@ from harness.usage import (
     Deduper,
     ModelMap,
     TranscriptUsage,
-    add_line,
+    add_object,
+    json_object_line,
     read_transcript,
     subagent_transcripts,
     to_wire,
@@ -111,7 +111,7 @@ def _user(walk: _Walk, obj: dict[str, Any], ts: int) -> Iterator[ImportedEvent]:
 def _assistant(walk: _Walk, obj: dict[str, Any], ts: int) -> Iterator[ImportedEvent]:
     message = obj.get("message") or {}
     # The same deduplication as live usage: a response split over lines counts once.
-    add_line(json.dumps(obj), TranscriptUsage(models=walk.turn), walk.dedup, set())
+    add_object(obj, TranscriptUsage(models=walk.turn), walk.dedup, set())
     walk.turn_end = str(obj.get("uuid") or ts)
     for block in message.get("content") or []:
         if isinstance(block, dict) and block.get("type") == "tool_use":
@@ -126,12 +126,8 @@ def _assistant(walk: _Walk, obj: dict[str, Any], ts: int) -> Iterator[ImportedEv
 
 
 def _line(walk: _Walk, raw: bytes) -> Iterator[ImportedEvent]:
-    try:
-        obj = json.loads(raw)
-    except ValueError:
-        walk.malformed += 1
-        return
-    if not isinstance(obj, dict):
+    obj = json_object_line(raw)
+    if obj is None:
         walk.malformed += 1
         return
     ts = iso_ms(obj.get("timestamp"))
