@@ -145,7 +145,6 @@ class StoredEvent:
 
     row: Row
     kind: Kind = "event"
-    _api: dict[str, Any] | None = field(default=None, repr=False)
     _json: str | None = field(default=None, repr=False)
     _proto: types_pb2.Event | None = field(default=None, repr=False)
 
@@ -153,12 +152,6 @@ class StoredEvent:
     def id(self) -> int:
         """The event's id (the stream cursor)."""
         return int(self.row["id"])
-
-    def api(self) -> dict[str, Any]:
-        """The /events JSON object."""
-        if self._api is None:
-            self._api = to_api(self.row)
-        return self._api
 
     def json(self) -> str:
         """The /events JSON object, encoded."""
