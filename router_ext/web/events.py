@@ -38,6 +38,11 @@ async def ingest_one(core: RouterExt, row: Row, transport: str) -> Row:
     return stored if stored is not None else {**row, "id": ack.id}
 
 
+async def store_and_answer(core: RouterExt, row: Row) -> Response:
+    """Store one row from an HTTP body; answer with the stored event, as POST /events does."""
+    return json_text_response(to_api_json(await ingest_one(core, row, "http")))
+
+
 def json_response(body: object, status_code: int = 200) -> Response:
     """A compact JSON response."""
     return JSONResponse(body, status_code=status_code)
@@ -59,7 +64,7 @@ def routes(core: RouterExt) -> list[Route]:
         except RouterExtError as exc:
             core.reject("http", exc)
             raise
-        return json_text_response(to_api_json(await ingest_one(core, row, "http")))
+        return await store_and_answer(core, row)
 
     async def recent(request: Request) -> Response:
         limit = int_param(request, "limit", DEFAULT_LIMIT, minimum=1, maximum=MAX_PAGE)

@@ -27,7 +27,7 @@ from router_ext.records import to_api
 from router_ext.writer import EVENTS
 
 from .body import int_param, list_param, read_json
-from .events import ingest_one
+from .events import store_and_answer
 from .sse import resume_id, stream_response
 
 # Sessions are listed from this many newest events, so the list stays fast at any table size.
@@ -113,7 +113,7 @@ def routes(core: RouterExt) -> list[Route]:
         except RouterExtError as exc:
             core.reject("http", exc)
             raise
-        return JSONResponse(to_api(await ingest_one(core, row, "http")))
+        return await store_and_answer(core, row)
 
     async def sessions(request: Request) -> Response:
         limit = int_param(request, "limit", 100, minimum=1, maximum=MAX_PAGE)
