@@ -29,12 +29,12 @@ run: install
 test: install-test
 	bash scripts/test-deps.sh
 	$(BIN)/ruff check .
-	$(BIN)/mypy router_ext harness hooks
+	$(BIN)/mypy router_ext router_ext_client harness hooks
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: install-test
 	$(BIN)/ruff check .
-	$(BIN)/mypy router_ext harness hooks
+	$(BIN)/mypy router_ext router_ext_client harness hooks
 
 proto: install
 	$(BIN)/python -m grpc_tools.protoc -I proto --python_out=. --grpc_python_out=. --pyi_out=. $(PROTOS)

@@ -38,8 +38,8 @@ def _sqlite_floor(indexes: bool, per_transaction: int = 1000) -> float:
     from sqlalchemy import create_engine
     from sqlalchemy.schema import CreateIndex, CreateTable
 
-    from router_ext.models import Event
     from router_ext.records import COLUMNS
+    from router_ext.store.models import Event
 
     engine = create_engine("sqlite://")
     table = Event.__table__  # type: ignore[attr-defined]
@@ -72,8 +72,8 @@ def _sqlite_floor(indexes: bool, per_transaction: int = 1000) -> float:
 
 def _writer_rate() -> float:
     """Rows/s of router-ext's writer (dedup, ids, sessions fold), same rows and batches."""
-    from router_ext.core import RouterExt
-    from router_ext.normalize import build_row
+    from router_ext.ingest.normalize import build_row
+    from router_ext.runtime import RouterExt
     from router_ext.settings import Settings
 
     payload = json.loads(payload_json())

@@ -130,7 +130,7 @@ def main() -> None:
                  for _ in range(args.runs)]
         silent.close()
         report("server accepts, never answers, spooled", quiet, "silent")
-        from harness.spool import Spool
+        from router_ext_client.spool import Spool
 
         for name, folder in (("down", down_spool), ("silent", silent_spool)):
             print(f"spooled ({name}): {Spool(folder).status()['pending']} of {args.runs}")

@@ -75,9 +75,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=20_000)
     args = parser.parse_args()
-    from harness.client import Client
-    from harness.config import ClientConfig
     from harness.middleware import Reporter
+    from router_ext_client.client import Client
+    from router_ext_client.config import ClientConfig
 
     with tempfile.TemporaryDirectory() as tmp, bench_server() as server:
         client = Client(ClientConfig.from_env(url=f"grpc://{server.grpc_target}",

@@ -23,8 +23,8 @@ SEED_BATCH = 5000
 
 
 async def _seed(url: str, events: int) -> float:
-    from router_ext.core import RouterExt
-    from router_ext.normalize import build_row
+    from router_ext.ingest.normalize import build_row
+    from router_ext.runtime import RouterExt
     from router_ext.settings import Settings
 
     core = RouterExt(Settings(database_url=url, write_batch_max=SEED_BATCH))

@@ -21,8 +21,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from harness.uid import new_uid  # noqa: E402
 from router_ext.v1 import ingest_pb2, types_pb2  # noqa: E402
+from router_ext_client.uid import new_uid  # noqa: E402
 from tests.support import ServerProcess, start_server  # noqa: E402
 
 PAYLOAD_BYTES = 1024

@@ -20,10 +20,10 @@ from sqlalchemy import Connection, delete, insert
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from router_ext.core import RouterExt
-from router_ext.normalize import build_row
-from router_ext.queries import SESSIONS
+from router_ext.ingest.normalize import build_row
+from router_ext.read.reader import SESSIONS
 from router_ext.records import Row
+from router_ext.runtime import RouterExt
 from router_ext.settings import Settings
 
 MODELS = ("claude-sonnet-4-5", "claude-opus-4-5", "claude-haiku-4-5")

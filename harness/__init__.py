@@ -1,1 +1,1 @@
-"""Client-side pieces of router-ext: parsing Claude Code output, sending events."""
+"""The claude-harness ASGI middleware and the reference claude-harness API."""

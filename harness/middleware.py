@@ -21,7 +21,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from harness.client import Client
+from router_ext_client.client import Client
 
 MAX_PENDING = 10_000
 PROJECT = b"x-project"

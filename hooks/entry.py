@@ -14,9 +14,9 @@ import os
 import sys
 import time
 
-from harness.client import Client
-from harness.config import ClientConfig
-from harness.spool import loads
+from router_ext_client.client import Client
+from router_ext_client.config import ClientConfig
+from router_ext_client.spool import loads
 
 TYPE_CHECKING = False  # importing typing costs a hook ~5 ms
 if TYPE_CHECKING:
@@ -140,10 +140,10 @@ def _enable_site() -> None:
 def detach() -> str:
     """Fork: "parent" (return now and exit), "child" (on its own), or "inline" (no fork).
 
-    Reading a transcript means importing harness.usage and parsing new lines: tens of ms that
-    Claude Code need not wait for. The child leaves the process group (so Claude Code ending
-    does not end it) and lets go of the hook's stdin, stdout and stderr (so Claude Code sees
-    the hook finish). If fork fails, the work is done in this process.
+    Reading a transcript means importing router_ext_client.usage and parsing new lines: tens of
+    ms that Claude Code need not wait for. The child leaves the process group (so Claude Code
+    ending does not end it) and lets go of the hook's stdin, stdout and stderr (so Claude Code
+    sees the hook finish). If fork fails, the work is done in this process.
     """
     if os.environ.get("ROUTER_EXT_HOOK_DETACH", "1") == "0":
         return "inline"

@@ -20,8 +20,8 @@ import socket
 import time
 from typing import Any
 
-from harness.client import Client
-from harness.retry import PermanentError, RetryableError
+from router_ext_client.client import Client
+from router_ext_client.retry import PermanentError, RetryableError
 
 # rm -rf (any flag order) of /, /*, ~, ~/, $HOME or ${HOME}; disk wipes; fork bombs.
 DEFAULT_PATTERNS = (

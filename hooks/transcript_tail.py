@@ -1,7 +1,7 @@
 """Incremental transcript reading for the hook: only the part written since the last read.
 
-The read position and the responses already counted (harness.usage.TranscriptReader state) are
-kept per transcript in a small JSON file under the state folder, so each Stop, SubagentStop or
+The read position and the responses already counted (router_ext_client.usage.TranscriptReader state)
+are kept per transcript in a small JSON file under the state folder, so each Stop, SubagentStop or
 SessionEnd reads only new lines, never the whole file. A lock per transcript keeps two hook
 processes (Stop and SubagentStop firing together) from counting the same lines twice.
 """
@@ -40,7 +40,7 @@ def read_new_usage(transcript: str, state_dir: str) -> dict[str, Any] | None:
     """
     if not transcript or not os.path.isfile(transcript):
         return None
-    from harness.usage import TranscriptReader, to_wire  # only on the events that need it
+    from router_ext_client.usage import TranscriptReader, to_wire  # only on the events that need it
 
     os.makedirs(state_dir, mode=0o700, exist_ok=True)
     path = os.path.join(state_dir, _state_name(transcript))

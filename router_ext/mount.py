@@ -18,7 +18,7 @@ from prometheus_client import REGISTRY, CollectorRegistry
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-from router_ext.core import RouterExt
+from router_ext.runtime import RouterExt
 from router_ext.settings import Settings
 from router_ext.web.app import build_routes, exception_handlers, middleware, run_core
 

@@ -13,7 +13,7 @@ from types import FrameType
 
 import uvicorn
 
-from router_ext.core import RouterExt
+from router_ext.runtime import RouterExt
 from router_ext.settings import Settings
 from router_ext.web.app import create_app
 

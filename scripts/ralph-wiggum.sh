@@ -106,14 +106,14 @@ trap 'rm -rf "$WORK"' EXIT
 # Reporting goes through the retrying client; its failure never stops the loop.
 emit_metric() {
   [ "$DRY_RUN" = 1 ] && return 0
-  PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" "$PY" -m harness.emit --server "$SERVER" \
+  PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" "$PY" -m router_ext_client.emit --server "$SERVER" \
     --quiet metric --source ralph --label "$LABEL" --session-id "$LOOP_ID" "$@" \
     >/dev/null 2>>"$WORK/emit.log" || true
 }
 
 stop_requested() {
   [ "$DRY_RUN" = 1 ] && return 1
-  PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" "$PY" -m harness.emit --server "$SERVER" \
+  PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" "$PY" -m router_ext_client.emit --server "$SERVER" \
     --quiet stop-requested --loop-id "$LOOP_ID" --control-url "${CONTROL:-$SERVER}" \
     >/dev/null 2>&1
 }

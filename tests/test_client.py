@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from harness.client import Client
-from harness.config import ClientConfig
-from harness.retry import PermanentError, RetryableError, call_with_retries, policy
 from router_ext.v1 import query_pb2, types_pb2
+from router_ext_client.client import Client
+from router_ext_client.config import ClientConfig
+from router_ext_client.retry import PermanentError, RetryableError, call_with_retries, policy
 from tests.grpc_helpers import stubs
 from tests.support import ServerProcess
 

@@ -180,7 +180,7 @@ def test_api_needs_the_token_but_the_page_does_not(tmp_path: Path) -> None:
 def test_day_cache_reuses_days_that_are_over_and_recounts_today() -> None:
     from collections import Counter
 
-    from router_ext.web.dashboard_cache import DAY_MS, DayCache
+    from router_ext.read.daily_cache import DAY_MS, DayCache
 
     calls: list[tuple[int, int]] = []
 

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from router_ext.errors import InvalidInput
-from router_ext.formats import (
+from router_ext.ingest.formats import (
     from_api_events,
     from_claude_hook,
     from_mpm,

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from harness.usage import read_transcript, total
+from router_ext_client.usage import read_transcript, total
 from tests import test_client
 from tests.support import FIXTURES, ROOT, ServerProcess
 from tests.test_client import closed_port, stored

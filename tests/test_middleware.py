@@ -17,9 +17,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
-from harness.client import Client
-from harness.config import ClientConfig
 from harness.middleware import HarnessMiddleware, Reporter
+from router_ext_client.client import Client
+from router_ext_client.config import ClientConfig
 from tests.support import ServerProcess
 from tests.test_client import stored
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.usage import ModelUsage, parse_result, read_transcript
-from router_ext.pricing import PriceTable, canonical_name
+from router_ext.sessions.pricing import PriceTable, canonical_name
+from router_ext_client.usage import ModelUsage, parse_result, read_transcript
 from tests.support import FIXTURES
 
 DOC = FIXTURES / "documented"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.spool import DRAINING, SPOOL, Entry, Spool, dumps, loads
+from router_ext_client.spool import DRAINING, SPOOL, Entry, Spool, dumps, loads
 from tests.support import ROOT
 
 
@@ -86,7 +86,7 @@ def test_limit_and_busy(tmp_path: Path) -> None:
 
 
 def test_concurrent_appends_from_processes_lose_nothing(tmp_path: Path) -> None:
-    code = ("import sys; from harness.spool import Spool; s = Spool(sys.argv[1]);"
+    code = ("import sys; from router_ext_client.spool import Spool; s = Spool(sys.argv[1]);"
             "[s.append('event', {'event_uid': f'{sys.argv[2]}-{i}'}) for i in range(50)]")
     procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path), str(p)], cwd=ROOT)
              for p in range(8)]

@@ -1,4 +1,4 @@
-"""harness.usage against the documented and captured fixtures."""
+"""router_ext_client.usage against the documented and captured fixtures."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.usage import (
+from router_ext_client.usage import (
     ModelUsage,
     TranscriptReader,
     from_wire,

@@ -11,7 +11,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
-from harness.usage import RunResult, parse_result
+from router_ext_client.usage import RunResult, parse_result
 
 MAX_OUTPUT = 16 * 1024 * 1024
 

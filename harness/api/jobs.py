@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.api.claude_runner import RunnerConfig, RunOutcome, run_claude
-from harness.emit import result_fields
 from harness.middleware import Reporter
+from router_ext_client.emit import result_fields
 
 KEEP_JOBS = 1000
 ENDS = {"completed": "job_completed", "failed": "job_failed", "cancelled": "job_cancelled"}

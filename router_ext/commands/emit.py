@@ -1,4 +1,4 @@
-"""`router-ext emit`: the harness command-line emitter (same as `python -m harness.emit`)."""
+"""`router-ext emit`: the command-line emitter (same as `python -m router_ext_client.emit`)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import argparse
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register the subcommand."""
-    from harness import emit
+    from router_ext_client import emit
 
     p = sub.add_parser("emit", help="report an event or harness metric through the "
                                     "retrying client",
@@ -17,7 +17,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Send, spool, or answer; see harness.emit."""
-    from harness import emit
+    """Send, spool, or answer; see router_ext_client.emit."""
+    from router_ext_client import emit
 
     return emit.run(args)

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from harness.config import DEFAULT_URL
+from router_ext_client.config import DEFAULT_URL
 
 HOOK_SCRIPT = Path(__file__).resolve().parents[2] / "hooks" / "router_ext_hook.py"
 MARK_COMMAND = "router_ext_hook.py"
@@ -224,8 +224,8 @@ def _check_entries(current: dict[str, Any]) -> tuple[list[str], set[str]]:
 
 def doctor(path: Path, current: dict[str, Any], args: argparse.Namespace) -> int:
     """Check the settings, the hook files, the server and the spool; exit 1 on a problem."""
-    from harness.client import Client
-    from harness.config import ClientConfig
+    from router_ext_client.client import Client
+    from router_ext_client.config import ClientConfig
 
     problems, servers = _check_entries(current)
     print(f"settings: {path} ({'parsed' if path.exists() else 'missing'})")

@@ -47,8 +47,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _store(args: argparse.Namespace, settings: Settings) -> dict[str, int]:
-    from router_ext.backfill import import_paths
-    from router_ext.core import RouterExt
+    from router_ext.ingest.backfill import import_paths
+    from router_ext.runtime import RouterExt
 
     core = RouterExt(settings)
     await core.start()
@@ -60,7 +60,7 @@ async def _store(args: argparse.Namespace, settings: Settings) -> dict[str, int]
 
 
 def _send(args: argparse.Namespace, settings: Settings) -> dict[str, int]:
-    from router_ext.backfill import ImportReport, events
+    from router_ext.ingest.backfill import ImportReport, events
 
     report = ImportReport()
     token = args.token or settings.token

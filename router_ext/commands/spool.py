@@ -21,8 +21,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """flush: exit 0 when the spool is empty afterwards; status: always 0."""
-    from harness.client import Client
-    from harness.config import ClientConfig
+    from router_ext_client.client import Client
+    from router_ext_client.config import ClientConfig
 
     client = Client(ClientConfig.from_env(url=args.server, token=args.token,
                                           spool_dir=args.spool_dir))

@@ -7,14 +7,13 @@ from collections.abc import AsyncIterator
 
 import grpc
 
-from router_ext.core import RouterExt
 from router_ext.errors import InvalidInput, RouterExtError
-from router_ext.normalize import from_proto
+from router_ext.grpc.status import unary_errors
+from router_ext.ingest.normalize import from_proto
 from router_ext.records import Row
+from router_ext.runtime import RouterExt
+from router_ext.store.writer import Ack
 from router_ext.v1 import ingest_pb2, ingest_pb2_grpc, types_pb2
-from router_ext.writer import Ack
-
-from .status import unary_errors
 
 TRANSPORT = "grpc"
 # PublishStream: at most CHUNK events per submission and IN_FLIGHT_CHUNKS submissions waiting
@@ -147,7 +146,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
     @unary_errors
     async def PublishMetric(self, request: ingest_pb2.PublishMetricRequest,
                             context: grpc.aio.ServicerContext) -> ingest_pb2.Ack:
-        from router_ext.metric_body import from_metric_proto
+        from router_ext.ingest.metric_body import from_metric_proto
 
         row = from_metric_proto(request.metric)
         (ack,) = await self.core.ingest([row], TRANSPORT)

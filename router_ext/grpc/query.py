@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import grpc
 
-from router_ext.core import RouterExt
 from router_ext.errors import InvalidInput, NotFound
+from router_ext.grpc.convert import session_proto
+from router_ext.grpc.status import unary_errors
+from router_ext.grpc.stream import event_filter
 from router_ext.records import to_proto
+from router_ext.runtime import RouterExt
 from router_ext.v1 import query_pb2, query_pb2_grpc, types_pb2
-
-from .convert import session_proto
-from .status import unary_errors
-from .stream import event_filter
 
 MAX_LIMIT = 1000
 

@@ -10,7 +10,10 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from router_ext.core import RouterExt
+from router_ext.grpc.ingest import IngestServicer
+from router_ext.grpc.query import QueryServicer
+from router_ext.grpc.stream import StreamServicer
+from router_ext.runtime import RouterExt
 from router_ext.v1 import (
     ingest_pb2,
     ingest_pb2_grpc,
@@ -19,10 +22,6 @@ from router_ext.v1 import (
     stream_pb2,
     stream_pb2_grpc,
 )
-
-from .ingest import IngestServicer
-from .query import QueryServicer
-from .stream import StreamServicer
 
 SERVICE_NAMES = (
     ingest_pb2.DESCRIPTOR.services_by_name["IngestService"].full_name,

@@ -1,4 +1,4 @@
-"""StreamService.Subscribe: replay from the database, then live, through router_ext.live."""
+"""StreamService.Subscribe: replay from the database, then live, through router_ext.stream.live."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from collections.abc import AsyncIterator
 
 import grpc
 
-from router_ext.bus import BusClosed, EventFilter, SubscriberBehind
-from router_ext.core import RouterExt
-from router_ext.live import Heartbeat, follow
+from router_ext.runtime import RouterExt
+from router_ext.stream.bus import BusClosed, EventFilter, SubscriberBehind
+from router_ext.stream.live import Heartbeat, follow
 from router_ext.v1 import stream_pb2, stream_pb2_grpc, types_pb2
 
 RESUME_KEY = "resume-after-id"

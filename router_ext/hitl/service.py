@@ -15,11 +15,11 @@ from typing import Any
 
 from sqlalchemy import Connection, select, update
 
-from router_ext.core import RouterExt
 from router_ext.hitl import answer, relay
-from router_ext.normalize import now_ms
+from router_ext.ingest.normalize import now_ms
 from router_ext.records import Row, StoredEvent, to_api
-from router_ext.writer import EVENTS
+from router_ext.runtime import RouterExt
+from router_ext.store.writer import EVENTS
 
 log = logging.getLogger(__name__)
 _SERVICES: weakref.WeakKeyDictionary[RouterExt, HitlService] = weakref.WeakKeyDictionary()

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from router_ext.pricing import PriceTable
 from router_ext.sessions.fold import NOTE, SessionFold
+from router_ext.sessions.pricing import PriceTable
 from router_ext.sessions.sweeper import Sweeper
 
 if TYPE_CHECKING:
-    from router_ext.core import RouterExt
+    from router_ext.runtime import RouterExt
 
 __all__ = ["NOTE", "SessionFold", "Sweeper", "install"]
 

@@ -6,12 +6,12 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from harness.usage import from_wire
-from router_ext.labels import HOOK_EVENTS
-from router_ext.pricing import PriceTable
+from router_ext.metrics.labels import HOOK_EVENTS
 from router_ext.records import PAYLOAD_CACHE, Row
 from router_ext.sessions import usage as su
+from router_ext.sessions.pricing import PriceTable
 from router_ext.sessions.state import SessionState, project_name
+from router_ext_client.usage import from_wire
 
 TASK_STARTS = frozenset({"task_started", "job_started"})
 TASK_ENDS = {"task_completed": "completed", "task_failed": "failed",

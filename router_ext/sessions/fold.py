@@ -16,13 +16,13 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, bindparam, insert, select, update
 
-from harness.usage import ModelMap
-from router_ext.db import sqlite_cursor
-from router_ext.pricing import PriceTable
 from router_ext.records import Row
 from router_ext.sessions import usage as su
 from router_ext.sessions.apply import Target, apply_hook, apply_task, target
+from router_ext.sessions.pricing import PriceTable
 from router_ext.sessions.state import COLUMN_NAMES, COUNTS, SESSIONS, SessionState
+from router_ext.store.db import sqlite_cursor
+from router_ext_client.usage import ModelMap
 
 log = logging.getLogger(__name__)
 CHUNK = 500

@@ -7,9 +7,9 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.usage import ModelMap
-from router_ext.models import HarnessSession
 from router_ext.sessions import usage as su
+from router_ext.store.models import HarnessSession
+from router_ext_client.usage import ModelMap
 
 SESSIONS = HarnessSession.__table__  # type: ignore[attr-defined]
 COLUMN_NAMES = tuple(c.name for c in SESSIONS.columns)

@@ -15,7 +15,7 @@ from router_ext.errors import RouterExtError
 from router_ext.sessions.state import SESSIONS
 
 if TYPE_CHECKING:
-    from router_ext.core import RouterExt
+    from router_ext.runtime import RouterExt
 
 log = logging.getLogger(__name__)
 Abandoned = list[dict[str, Any]]

@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from harness.usage import TOKEN_FIELDS, ModelMap, ModelUsage, main_model
-from router_ext.pricing import PriceTable
+from router_ext.sessions.pricing import PriceTable
+from router_ext_client.usage import TOKEN_FIELDS, ModelMap, ModelUsage, main_model
 
 # The `claude -p` modelUsage spelling, accepted in metric bodies alongside ours.
 _CLI_KEYS = {

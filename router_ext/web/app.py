@@ -15,17 +15,16 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from router_ext.core import RouterExt
 from router_ext.errors import RouterExtError
 from router_ext.grpc.server import GrpcServer
-
-from . import dashboard, dashboard_api, health, ralph_control
-from .body import error_response
-from .events import all_routes as events_routes
-from .metrics_harness import routes as metrics_harness_routes
-from .prometheus import routes as prometheus_routes
-from .security import check_token
-from .snapshot import routes as snapshot_routes
+from router_ext.runtime import RouterExt
+from router_ext.web import dashboard, dashboard_api, health, ralph_control
+from router_ext.web.body import error_response
+from router_ext.web.events import all_routes as events_routes
+from router_ext.web.metrics_harness import routes as metrics_harness_routes
+from router_ext.web.prometheus import routes as prometheus_routes
+from router_ext.web.security import check_token
+from router_ext.web.snapshot import routes as snapshot_routes
 
 ReadyCallback = Callable[[str, int, int], None]
 

@@ -16,7 +16,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
-from router_ext.core import RouterExt
+from router_ext.runtime import RouterExt
 
 _PACKAGE = Path(__file__).resolve().parent
 CANDIDATES = (_PACKAGE.parent.parent / "dashboard", _PACKAGE / "static" / "dashboard")

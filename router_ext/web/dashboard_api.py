@@ -13,15 +13,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from router_ext.core import RouterExt
+import router_ext.read.analytics as analytics_q
+import router_ext.read.dashboard as q
+import router_ext.read.dashboard_events as ev
 from router_ext.errors import InvalidInput, NotFound
+from router_ext.read.daily_cache import DayCache
 from router_ext.records import to_api
-
-from . import dashboard_analytics as analytics_q
-from . import dashboard_events as ev
-from . import dashboard_queries as q
-from .body import int_param, list_param
-from .dashboard_cache import DayCache
+from router_ext.runtime import RouterExt
+from router_ext.web.body import int_param, list_param
 
 EVENT_FILTERS = ("source_app", "session_id", "hook_event_type")
 SESSION_FILTERS = ("source", "project", "label", "status")

@@ -11,14 +11,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from router_ext.bus import EventFilter
-from router_ext.core import RouterExt
 from router_ext.errors import RouterExtError
-from router_ext.normalize import from_events_body
-from router_ext.queries import MAX_PAGE
+from router_ext.ingest.normalize import from_events_body
+from router_ext.read.reader import MAX_PAGE
 from router_ext.records import Row, to_api_json
-
-from .body import int_param, list_param, read_json
+from router_ext.runtime import RouterExt
+from router_ext.stream.bus import EventFilter
+from router_ext.web.body import int_param, list_param, read_json
 
 DEFAULT_LIMIT = 300
 
@@ -92,7 +91,7 @@ def routes(core: RouterExt) -> list[Route]:
 
 def all_routes(core: RouterExt) -> list[BaseRoute]:
     """Every route of the /events compatibility layer, HTTP hooks, HITL and the PAI API."""
-    from . import hitl, hooks_http, pai, stream_ws
+    from router_ext.web import hitl, hooks_http, pai, stream_ws
 
     return [*routes(core), *hitl.routes(core), *stream_ws.routes(core),
             *hooks_http.routes(core), *pai.routes(core)]

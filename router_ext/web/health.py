@@ -9,7 +9,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from router_ext._version import __version__
-from router_ext.core import RouterExt
+from router_ext.runtime import RouterExt
 
 
 def routes(core: RouterExt) -> list[Route]:

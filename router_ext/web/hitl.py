@@ -13,12 +13,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from router_ext.core import RouterExt
 from router_ext.errors import InvalidInput
 from router_ext.hitl import HitlService
 from router_ext.records import to_api
-
-from .body import read_json
+from router_ext.runtime import RouterExt
+from router_ext.web.body import read_json
 
 MAX_RESPOND_BYTES = 256 * 1024
 

@@ -15,13 +15,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from router_ext.core import RouterExt
 from router_ext.errors import InvalidInput, RouterExtError
-from router_ext.formats import from_claude_hook, held_permission_row
 from router_ext.hitl import HitlService
-
-from .body import read_json
-from .events import ingest_one
+from router_ext.ingest.formats import from_claude_hook, held_permission_row
+from router_ext.runtime import RouterExt
+from router_ext.web.body import read_json
+from router_ext.web.events import ingest_one
 
 DEFAULT_SOURCE = "claude-code"
 PERMISSION_EVENT = "PermissionRequest"

@@ -12,14 +12,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
-from router_ext.core import RouterExt
 from router_ext.errors import InvalidInput, TooLarge
-from router_ext.labels import METRIC_EVENTS
-from router_ext.metric_body import from_metric_dict
-from router_ext.models import Event
-from router_ext.sessions import queries
-
-from .body import int_param, list_param, read_json
+from router_ext.ingest.metric_body import from_metric_dict
+from router_ext.metrics.labels import METRIC_EVENTS
+from router_ext.read import sessions as queries
+from router_ext.runtime import RouterExt
+from router_ext.store.models import Event
+from router_ext.web.body import int_param, list_param, read_json
 
 EVENTS = Event.__table__  # type: ignore[attr-defined]
 MAX_BATCH = 1000

@@ -17,18 +17,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from router_ext.bus import EventFilter
-from router_ext.core import RouterExt
 from router_ext.errors import NotFound, RouterExtError
-from router_ext.formats import from_api_events
-from router_ext.normalize import now_ms
-from router_ext.queries import MAX_PAGE
+from router_ext.ingest.formats import from_api_events
+from router_ext.ingest.normalize import now_ms
+from router_ext.read.reader import MAX_PAGE
 from router_ext.records import to_api
-from router_ext.writer import EVENTS
-
-from .body import int_param, list_param, read_json
-from .events import store_and_answer
-from .sse import resume_id, stream_response
+from router_ext.runtime import RouterExt
+from router_ext.store.writer import EVENTS
+from router_ext.stream.bus import EventFilter
+from router_ext.web.body import int_param, list_param, read_json
+from router_ext.web.events import store_and_answer
+from router_ext.web.sse import resume_id, stream_response
 
 # Sessions are listed from this many newest events, so the list stays fast at any table size.
 SESSION_WINDOW = 20_000

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from router_ext.core import RouterExt
+from router_ext.runtime import RouterExt
 
 
 def routes(core: RouterExt) -> list[BaseRoute]:

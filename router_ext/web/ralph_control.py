@@ -17,12 +17,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from router_ext.bus import EventFilter
-from router_ext.core import RouterExt
 from router_ext.errors import InvalidInput
-from router_ext.normalize import MAX_NAME, build_row
-
-from .body import read_body
+from router_ext.ingest.normalize import MAX_NAME, build_row
+from router_ext.runtime import RouterExt
+from router_ext.stream.bus import EventFilter
+from router_ext.web.body import read_body
 
 SOURCE = "ralph"
 STOP = "stop_requested"

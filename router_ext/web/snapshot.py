@@ -17,12 +17,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from router_ext.bus import BusClosed, EventFilter, SubscriberBehind, Subscription
-from router_ext.core import RouterExt
+from router_ext.read import sessions as queries
 from router_ext.records import StoredEvent
-from router_ext.sessions import queries
-
-from .metrics_harness import DAY_MS, day_start_ms, month_start_ms
+from router_ext.runtime import RouterExt
+from router_ext.stream.bus import BusClosed, EventFilter, SubscriberBehind, Subscription
+from router_ext.web.metrics_harness import DAY_MS, day_start_ms, month_start_ms
 
 REFRESH_SECONDS = 30.0
 

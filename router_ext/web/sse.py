@@ -1,4 +1,4 @@
-"""Server-Sent Events over router_ext.live.follow: `GET /api/events/stream`.
+"""Server-Sent Events over router_ext.stream.live.follow: `GET /api/events/stream`.
 
 Each event is `id: N` / `event: event` / `data: {...}`; an update to an earlier event is sent as
 `event: update` without an `id:` line, so a browser's Last-Event-ID only ever moves forward.
@@ -15,10 +15,10 @@ from collections.abc import AsyncIterator
 from starlette.requests import Request
 from starlette.responses import StreamingResponse
 
-from router_ext.bus import BusClosed, EventFilter, SubscriberBehind
-from router_ext.core import RouterExt
 from router_ext.errors import InvalidInput
-from router_ext.live import Heartbeat, follow
+from router_ext.runtime import RouterExt
+from router_ext.stream.bus import BusClosed, EventFilter, SubscriberBehind
+from router_ext.stream.live import Heartbeat, follow
 
 HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 

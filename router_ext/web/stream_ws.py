@@ -20,15 +20,14 @@ import contextlib
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from router_ext.bus import BusClosed, SubscriberBehind
-from router_ext.core import RouterExt
 from router_ext.errors import InvalidInput
-from router_ext.live import Heartbeat, follow
-from router_ext.queries import MAX_PAGE
+from router_ext.read.reader import MAX_PAGE
 from router_ext.records import to_api_json
-
-from .body import int_param
-from .events import DEFAULT_LIMIT, request_filter
+from router_ext.runtime import RouterExt
+from router_ext.stream.bus import BusClosed, SubscriberBehind
+from router_ext.stream.live import Heartbeat, follow
+from router_ext.web.body import int_param
+from router_ext.web.events import DEFAULT_LIMIT, request_filter
 
 CLOSE_BEHIND = 4000
 CLOSE_BAD_REQUEST = 4400

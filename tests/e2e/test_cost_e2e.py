@@ -19,8 +19,8 @@ from typing import Any
 import httpx
 import pytest
 
-from harness.usage import parse_result, read_transcript
-from router_ext.pricing import PriceTable
+from router_ext.sessions.pricing import PriceTable
+from router_ext_client.usage import parse_result, read_transcript
 from tests.e2e.claude import ClaudeResult, ClaudeRunner
 from tests.support import ROOT, ServerProcess
 

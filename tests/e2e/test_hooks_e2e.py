@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from harness.usage import read_transcript, total
+from router_ext_client.usage import read_transcript, total
 from tests.e2e.claude import ClaudeRunner
 from tests.support import ROOT, ServerProcess
 from tests.test_client import stored

@@ -1,10 +1,11 @@
 """The command-line emitter: report events and harness metrics through the retrying client.
 
-    python -m harness.emit metric --event task_completed --label mercury --task-id T1 \\
+    python -m router_ext_client.emit metric --event task_completed --label mercury --task-id T1 \\
         --duration-ms 1200 --claude-json result.json --exit-code 0
-    python -m harness.emit event --source-app app --session-id S --type Note --payload '{...}'
-    python -m harness.emit stop-requested --loop-id LOOP     # exit 0 when a stop was asked
-    python -m harness.emit flush                             # replay the spool
+    python -m router_ext_client.emit event --source-app app --session-id S --type Note \\
+        --payload '{...}'
+    python -m router_ext_client.emit stop-requested --loop-id LOOP  # exit 0 when a stop was asked
+    python -m router_ext_client.emit flush                          # replay the spool
 
 Also `router-ext emit ...`. Shell scripts (the Ralph loop) call this instead of curl so every
 metric gets an event_uid, retries, and the spool. An event that is spooled is a success (exit 0);
@@ -18,11 +19,11 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
-from harness.client import Client
-from harness.config import ClientConfig
+from router_ext_client.client import Client
+from router_ext_client.config import ClientConfig
 
 if TYPE_CHECKING:
-    from harness.usage import RunResult
+    from router_ext_client.usage import RunResult
 
 TOKEN_MAP = {"input": "input_tokens", "output": "output_tokens",
              "cache_read": "cache_read_input_tokens",
@@ -109,7 +110,7 @@ def result_fields(result: RunResult) -> dict[str, Any]:
 
 def add_claude_result(body: dict[str, Any], path: str) -> None:
     """Fill tokens, cost, turns, model and outcome from a `claude -p` result file."""
-    from harness.usage import parse_result
+    from router_ext_client.usage import parse_result
 
     try:
         with open(path, "rb") as f:
@@ -207,8 +208,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m harness.emit`."""
-    parser = argparse.ArgumentParser(prog="harness.emit", description=__doc__.splitlines()[0])
+    """`python -m router_ext_client.emit`."""
+    parser = argparse.ArgumentParser(prog="router_ext_client.emit",
+                                     description=__doc__.splitlines()[0])
     configure(parser)
     return run(parser.parse_args(argv))
 

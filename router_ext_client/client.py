@@ -1,8 +1,8 @@
 """The retrying client every source reports through: hooks, the Ralph emitter, the middleware.
 
 Each event gets its `event_uid` here, once, before the first attempt, so a retry or a replay from
-the spool is recognised by the server and never counted twice. A send tries once; only if that
-fails does it retry under an explicit tenacity policy (harness.retry), all within one deadline.
+the spool is recognised by the server and never counted twice. A send tries once; only if that fails
+does it retry under an explicit tenacity policy (router_ext_client.retry), all within one deadline.
 Past the deadline the event goes to the spool, which is replayed after the next good send.
 
 HTTP is spoken over a plain socket (no http.client, whose ssl import alone costs a hook ~10 ms);
@@ -14,10 +14,10 @@ from __future__ import annotations
 import _socket  # not `socket`: its enum import costs a hook ~3-5 ms
 import time
 
-from harness.config import ClientConfig
-from harness.retry import PermanentError, RetryableError
-from harness.spool import Entry, ReplayResult, Spool, dumps, loads
-from harness.uid import new_uid
+from router_ext_client.config import ClientConfig
+from router_ext_client.retry import PermanentError, RetryableError
+from router_ext_client.spool import Entry, ReplayResult, Spool, dumps, loads
+from router_ext_client.uid import new_uid
 
 TYPE_CHECKING = False  # typing and dataclasses cost a hook start-up ~14 ms; avoided
 if TYPE_CHECKING:
@@ -234,7 +234,7 @@ class Client:
                 raise
         if self.before_retry is not None:
             self.before_retry()
-        from harness.retry import call_with_retries  # tenacity only on the retry path
+        from router_ext_client.retry import call_with_retries  # tenacity only on the retry path
 
         return call_with_retries(lambda timeout: self._attempt(kind, body, timeout),
                                  max_attempts=cfg.max_attempts - 1, deadline=deadline,

@@ -14,7 +14,7 @@ import json
 from typing import Any
 
 from router_ext.errors import InvalidInput, TooLarge
-from router_ext.normalize import (
+from router_ext.ingest.normalize import (
     MAX_NAME,
     MAX_UID,
     build_row,

@@ -13,7 +13,7 @@ from typing import Any
 from google.protobuf.json_format import MessageToDict
 
 from router_ext.errors import InvalidInput
-from router_ext.normalize import MAX_NAME, MAX_UID, build_row, parse_timestamp
+from router_ext.ingest.normalize import MAX_NAME, MAX_UID, build_row, parse_timestamp
 from router_ext.records import Row
 from router_ext.v1 import types_pb2
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from router_ext.bus import Bus, EventFilter
-from router_ext.queries import Reader
+from router_ext.read.reader import Reader
 from router_ext.records import StoredEvent
+from router_ext.stream.bus import Bus, EventFilter
 
 REPLAY_PAGE = 1000
 

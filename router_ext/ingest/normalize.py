@@ -12,10 +12,10 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from harness.uid import new_uid
 from router_ext.errors import InvalidInput, TooLarge
 from router_ext.records import PAYLOAD_CACHE, Row
 from router_ext.v1 import types_pb2
+from router_ext_client.uid import new_uid
 
 # Fields of the /events body that map to columns; any other top-level field is kept in `extra`.
 EVENT_FIELDS = frozenset({

@@ -13,11 +13,17 @@ from typing import Any, cast
 
 from sqlalchemy import Engine, case, func, select
 
-from router_ext.queries import EVENTS, SESSIONS
+from router_ext.read.daily_cache import DayCache
+from router_ext.read.dashboard import (
+    COUNTED,
+    DAY_MS,
+    FAILURE_TYPES,
+    TOOL_END_TYPES,
+    fetch,
+    model_rows,
+)
+from router_ext.read.reader import EVENTS, SESSIONS
 from router_ext.records import Row
-
-from .dashboard_cache import DayCache
-from .dashboard_queries import COUNTED, DAY_MS, FAILURE_TYPES, TOOL_END_TYPES, fetch, model_rows
 
 TEXT_LIMIT = 240
 STOP_EVENT = "stop_requested"  # what POST /api/ralph/{loop_id}/stop stores

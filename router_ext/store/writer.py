@@ -19,8 +19,8 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, Engine
 
 from router_ext.errors import Overloaded, Unavailable
-from router_ext.inserts import EVENTS, Ack, insert_rows, last_event_id
 from router_ext.records import Row, StoredEvent
+from router_ext.store.inserts import EVENTS, Ack, insert_rows, last_event_id
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -14,9 +14,9 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, insert, select, text
 
-from router_ext.db import sqlite_cursor
-from router_ext.models import Event
 from router_ext.records import COLUMNS, Row
+from router_ext.store.db import sqlite_cursor
+from router_ext.store.models import Event
 
 EVENTS = Event.__table__  # type: ignore[attr-defined]
 UID_CHUNK = 500

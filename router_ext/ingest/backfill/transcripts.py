@@ -2,9 +2,9 @@
 
 A transcript becomes the events its hooks would have sent: SessionStart, UserPromptSubmit,
 PreToolUse, PostToolUse/PostToolUseFailure, a Stop at the end of each turn carrying the usage of
-that turn's API responses (deduplicated as in :mod:`harness.usage`), a SubagentStop per subagent
-transcript with its usage, and SessionEnd once the transcript has been quiet longer than the idle
-time. Every event_uid is derived from content, so importing again changes nothing, and a
+that turn's API responses (deduplicated as in :mod:`router_ext_client.usage`), a SubagentStop per
+subagent transcript with its usage, and SessionEnd once the transcript has been quiet longer than
+the idle time. Every event_uid is derived from content, so importing again changes nothing, and a
 transcript that grew adds only its new turns.
 """
 
@@ -17,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from harness.usage import (
+from router_ext_client.usage import (
     Deduper,
     ModelMap,
     TranscriptUsage,

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from router_ext.backfill.transcripts import ImportedEvent, iso_ms, uid
+from router_ext.ingest.backfill.transcripts import ImportedEvent, iso_ms, uid
 
 HOOK_FILES = ("pre_tool_use", "post_tool_use", "post_tool_use_failure", "user_prompt_submit",
               "notification", "stop", "subagent_start", "subagent_stop", "session_start",

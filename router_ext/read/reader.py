@@ -8,9 +8,9 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Engine, Select, func, literal_column, select, text
 
-from router_ext.bus import EventFilter
-from router_ext.models import Event, HarnessSession
 from router_ext.records import Row
+from router_ext.store.models import Event, HarnessSession
+from router_ext.stream.bus import EventFilter
 
 T = TypeVar("T")
 EVENTS = Event.__table__  # type: ignore[attr-defined]

@@ -1,10 +1,10 @@
-"""The harness Prometheus catalog beyond the ingest counters (router_ext/telemetry.py).
+"""The harness Prometheus catalog beyond the ingest counters (router_ext/metrics/ingest.py).
 
 Counters and histograms are fed by a writer listener from committed events, so they count what
 is stored, once. Sessions, tokens and cost come from the sessions fold's note on each row (it
 knows which run a usage report belongs to, so a Ralph task and the hook events of the run it
 started count once). Gauges that describe the database are computed at scrape time by
-:class:`router_ext.sessions.gauges.DbGauges`. Every label is bounded: unknown models, tools,
+:class:`router_ext.metrics.db_gauges.DbGauges`. Every label is bounded: unknown models, tools,
 labels and routes collapse to `other`.
 """
 
@@ -16,16 +16,16 @@ from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from router_ext.labels import OTHER, SOURCES, Capped
-from router_ext.pricing import PriceTable, canonical_name
+from router_ext.metrics.db_gauges import DbGauges
+from router_ext.metrics.labels import OTHER, SOURCES, Capped
 from router_ext.records import StoredEvent
 from router_ext.sessions import install as install_sessions
 from router_ext.sessions.apply import payload_of
 from router_ext.sessions.fold import NOTE
-from router_ext.sessions.gauges import DbGauges
+from router_ext.sessions.pricing import PriceTable, canonical_name
 
 if TYPE_CHECKING:
-    from router_ext.core import RouterExt
+    from router_ext.runtime import RouterExt
 
 TOOL_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96,
                 81.92)

@@ -16,8 +16,8 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine, text
 
-from router_ext.labels import SOURCES
-from router_ext.sessions import queries
+from router_ext.metrics.labels import SOURCES
+from router_ext.read import sessions as queries
 from router_ext.settings import Settings
 
 log = logging.getLogger(__name__)

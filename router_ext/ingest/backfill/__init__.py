@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from router_ext.backfill.hooklogs import hook_log_events, is_hook_log
-from router_ext.backfill.transcripts import ImportedEvent, transcript_events
-from router_ext.normalize import build_row
+from router_ext.ingest.backfill.hooklogs import hook_log_events, is_hook_log
+from router_ext.ingest.backfill.transcripts import ImportedEvent, transcript_events
+from router_ext.ingest.normalize import build_row
 
 if TYPE_CHECKING:
-    from router_ext.core import RouterExt
+    from router_ext.runtime import RouterExt
 
 BATCH = 500
 

@@ -12,9 +12,9 @@ from typing import Any
 
 from sqlalchemy import Engine, and_, func, or_, select
 
-from router_ext.queries import SESSIONS
+from router_ext.read.reader import SESSIONS
+from router_ext.read.sessions import COUNTED  # leaves out sessions whose task holds the usage
 from router_ext.records import Row
-from router_ext.sessions.queries import COUNTED  # leaves out sessions whose task holds the usage
 
 DAY_MS = 86_400_000
 HOUR_MS = 3_600_000

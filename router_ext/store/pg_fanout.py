@@ -1,14 +1,14 @@
 """Live fan-out between replicas that share one PostgreSQL database (LISTEN/NOTIFY).
 
 Every insert transaction on PostgreSQL takes one advisory lock before drawing ids and sends
-`NOTIFY router_ext_events, '<newest id>'` before it commits (see router_ext.inserts), so ids
+`NOTIFY router_ext_events, '<newest id>'` before it commits (see router_ext.store.inserts), so ids
 become visible in increasing order across all replicas and every replica hears of every commit.
 
 Each replica then feeds its bus through a :class:`Sequencer`, which publishes strictly in id
 order: its own commits right away, after first catching up (from the database) on anything
 another replica committed before them; other replicas' commits when their notification
 arrives. A subscriber on any replica therefore sees every event exactly once, in id order, and
-the replay/live seam in router_ext.live stays gap-free. Updates (HITL answers) are sent as
+the replay/live seam in router_ext.stream.live stays gap-free. Updates (HITL answers) are sent as
 `u<id>,<id>...` and republished as updates.
 """
 
@@ -20,10 +20,10 @@ import logging
 from collections.abc import Coroutine
 from typing import Any
 
-from router_ext.bus import Bus, EventFilter
-from router_ext.inserts import PG_CHANNEL as CHANNEL
-from router_ext.queries import Reader
+from router_ext.read.reader import Reader
 from router_ext.records import StoredEvent
+from router_ext.store.inserts import PG_CHANNEL as CHANNEL
+from router_ext.stream.bus import Bus, EventFilter
 
 log = logging.getLogger(__name__)
 PAGE = 1000

@@ -11,17 +11,17 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from router_ext.bus import Bus
-from router_ext.db import create_schema, make_engine
 from router_ext.errors import RouterExtError
-from router_ext.harness_metrics import install as install_harness
-from router_ext.labels import Capped, event_type
-from router_ext.pg_fanout import Sequencer
-from router_ext.queries import Reader
+from router_ext.metrics.harness import install as install_harness
+from router_ext.metrics.ingest import IngestMetrics
+from router_ext.metrics.labels import Capped, event_type
+from router_ext.read.reader import Reader
 from router_ext.records import Row
 from router_ext.settings import Settings
-from router_ext.telemetry import IngestMetrics
-from router_ext.writer import Ack, Writer
+from router_ext.store.db import create_schema, make_engine
+from router_ext.store.pg_fanout import Sequencer
+from router_ext.store.writer import Ack, Writer
+from router_ext.stream.bus import Bus
 
 log = logging.getLogger(__name__)
 Hook = Callable[[], Awaitable[None]]

@@ -15,7 +15,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from harness.usage import ModelMap, ModelUsage
+from router_ext_client.usage import ModelMap, ModelUsage
 
 PRICE_FIELDS = ("input", "output", "cache_write_5m", "cache_write_1h", "cache_read")
 PER = 1_000_000

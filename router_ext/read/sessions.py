@@ -13,8 +13,8 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, case, func, not_, or_, select
 
-from router_ext.models import Event
 from router_ext.sessions.state import SESSIONS
+from router_ext.store.models import Event
 
 EVENTS = Event.__table__  # type: ignore[attr-defined]
 LOOP_EVENTS = ("session_started", "task_started", "task_completed", "task_failed",

@@ -11,10 +11,9 @@ from typing import Any
 
 from sqlalchemy import Engine, func, or_, select
 
-from router_ext.queries import EVENTS
+from router_ext.read.dashboard import escape_like, fetch
+from router_ext.read.reader import EVENTS
 from router_ext.records import Row
-
-from .dashboard_queries import escape_like, fetch
 
 # A text search reads at most this many ids per request, newest first; the page then offers
 # to search further back, so one query never scans the whole table.

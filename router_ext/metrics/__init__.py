@@ -1,0 +1,1 @@
+"""Prometheus: the ingest counters, the harness catalog, scrape-time gauges, bounded labels."""

@@ -1,0 +1,1 @@
+"""Every query over `events` and `harness_sessions`: functions of a connection or engine."""

@@ -1,0 +1,1 @@
+"""Where committed events go out live: the in-process bus and the replay-then-live seam."""
