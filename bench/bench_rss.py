@@ -28,7 +28,7 @@ async def _seed(url: str, events: int) -> float:
     from router_ext.settings import Settings
 
     core = RouterExt(Settings(database_url=url, write_batch_max=SEED_BATCH))
-    core.writer.batch_hooks.clear()  # raw event volume; sessions are not what is measured
+    core.writer.in_transaction = None  # raw event volume; sessions are not what is measured
     await core.start()
     payload = payload_json()
     started = time.perf_counter()

@@ -18,9 +18,9 @@ from prometheus_client import REGISTRY, CollectorRegistry
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-from router_ext.runtime import RouterExt
+from router_ext.runtime import RouterExt, running
 from router_ext.settings import Settings
-from router_ext.web.app import build_routes, exception_handlers, middleware, run_core
+from router_ext.web.app import build_routes, exception_handlers, middleware
 
 
 def mount(app: Starlette, settings: Settings | None = None,
@@ -51,7 +51,7 @@ def _wrap_lifespan(app: Starlette, core: RouterExt, grpc_port: int | None) -> No
     @contextlib.asynccontextmanager
     async def lifespan(target: Any) -> AsyncIterator[Any]:
         # router-ext starts first and stops last, so the app can use it throughout.
-        async with run_core(core, grpc_port=grpc_port), original(target) as state:
+        async with running(core, grpc_port=grpc_port), original(target) as state:
             yield state
 
     app.router.lifespan_context = lifespan

@@ -140,6 +140,27 @@ def to_proto(row: Row) -> types_pb2.Event:
 
 
 @dataclass(slots=True)
+class SessionNote:
+    """What one event did to its harness session, noted by the sessions fold."""
+
+    source: str
+    started: bool = False
+    ended: str | None = None  # the session's final status when this event ended it
+    duration_s: float = 0.0
+    label: str | None = None
+
+
+@dataclass(slots=True)
+class FoldNotes:
+    """What the sessions fold changed in one transaction, for the steps after commit."""
+
+    sessions: dict[str, SessionNote] = field(default_factory=dict)  # by event_uid
+    # Tokens and cost the batch added to the totals, per model (runs counted once).
+    usage: dict[str, dict[str, Any]] = field(default_factory=dict)
+    unpriced: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
 class StoredEvent:
     """A committed row on its way to subscribers; encodings are built once, on first use."""
 

@@ -1,34 +1,54 @@
-"""The running service: engines, the writer, the bus, and the one ingest function."""
+"""The composition root: builds the server's parts and wires them, in order, in one place.
+
+An event's path: an adapter (web/, grpc/) parses and calls :meth:`RouterExt.ingest`; the
+writer (store/) commits a batch with the sessions fold inside the same transaction; then, in
+the order registered in :meth:`RouterExt._wire`, every post-commit step sees the
+:class:`~router_ext.store.writer.Committed` batch: live fan-out (stream/), the Prometheus
+catalog (metrics/), HITL timeouts (hitl/) and the dashboard snapshot (read/).
+Nothing registers itself; everything that runs after a commit is listed here.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry
 
 from router_ext.errors import RouterExtError
-from router_ext.metrics.harness import install as install_harness
+from router_ext.hitl.service import HitlService
+from router_ext.metrics.db_gauges import DbGauges
+from router_ext.metrics.harness import HarnessMetrics
 from router_ext.metrics.ingest import IngestMetrics
 from router_ext.metrics.labels import Capped, event_type
 from router_ext.read.reader import Reader
+from router_ext.read.snapshot import SnapshotHub
 from router_ext.records import Row
+from router_ext.sessions.fold import SessionFold
+from router_ext.sessions.pricing import PriceTable
+from router_ext.sessions.sweeper import Sweeper
 from router_ext.settings import Settings
 from router_ext.store.db import create_schema, make_engine
 from router_ext.store.pg_fanout import Sequencer
-from router_ext.store.writer import Ack, Writer
+from router_ext.store.writer import Ack, Committed, Writer
 from router_ext.stream.bus import Bus
+
+if TYPE_CHECKING:
+    from router_ext.grpc.server import GrpcServer
 
 log = logging.getLogger(__name__)
 Hook = Callable[[], Awaitable[None]]
+ReadyCallback = Callable[[str, int, int], None]
 
 
 class RouterExt:
-    """One instance per process. Adapters call :meth:`ingest`; streams read :attr:`bus`."""
+    """One per process. Adapters call :meth:`ingest`, read through :attr:`reader`, stream
+    from :attr:`bus`, answer HITL requests through :attr:`hitl`."""
 
     def __init__(self, settings: Settings, registry: CollectorRegistry | None = None) -> None:
         self.settings = settings
@@ -41,26 +61,48 @@ class RouterExt:
                              batch_max=settings.write_batch_max)
         self.bus = Bus(settings.subscriber_queue_size)
         self.started_at = time.time()
+        # Started in order after the writer, stopped in reverse before it.
         self.on_start: list[Hook] = []
         self.on_stop: list[Hook] = []
         self._source_label = Capped(50)
         # labels() takes a lock and builds a key on every call: the children are kept instead.
         self._received_children: dict[tuple[str, str, str], Any] = {}
-        # PostgreSQL replicas share one database: the bus is fed in id order from every
-        # replica's commits (LISTEN/NOTIFY); SQLite has one process, so commits go straight in.
-        self.sequencer: Sequencer | None = None
-        if settings.backend == "postgresql":
-            self.sequencer = Sequencer(self.reader, self.bus, settings.database_url)
-            self.writer.listeners.append(self.sequencer.on_commit)
-        else:
-            self.writer.listeners.append(self.bus.publish)
         self.bus.on_drop.append(
             lambda sub: self.metrics.dropped.labels(sub.transport, "slow_consumer").inc())
         self.bus.on_count.append(
             lambda transport, n: self.metrics.subscribers.labels(transport).set(n))
         self.metrics.queue_depth.set_function(lambda: self.writer.depth)
-        # Sessions fold (a batch hook), idle sweeper, harness Prometheus catalog.
-        self.harness = install_harness(self)
+        prices = PriceTable.load(settings.prices_path)
+        self.harness = HarnessMetrics(self.registry, prices)
+        self.hitl = HitlService(self)
+        self.snapshot = SnapshotHub(self)
+        self.sweeper = Sweeper(self)
+        self.sequencer: Sequencer | None = None
+        self._wire(SessionFold(prices))
+
+    def _wire(self, fold: SessionFold) -> None:
+        """Every step around a commit, in the order it runs."""
+        # Inside the insert transaction: a session row never disagrees with its events.
+        self.writer.in_transaction = fold
+        # After commit, in order. Live fan-out first, so subscribers hear of an event as soon
+        # as possible. PostgreSQL replicas share one database: the bus is fed in id order from
+        # every replica's commits (LISTEN/NOTIFY); SQLite has one process, so commits go in.
+        if self.settings.backend == "postgresql":
+            self.sequencer = Sequencer(self.reader, self.bus, self.settings.database_url)
+            self.writer.listeners.append(self.sequencer.on_commit)
+        else:
+            self.writer.listeners.append(self._publish)
+        self.writer.listeners.append(self.harness.on_commit)  # Prometheus catalog
+        self.writer.listeners.append(self.hitl.on_commit)  # arm timeouts of new requests
+        self.writer.listeners.append(self.snapshot.on_commit)  # dashboard numbers are stale
+        # Outside the write path.
+        self.sweeper.on_abandoned.append(self.harness.on_abandoned)
+        self.registry.register(DbGauges(self.reader_engine, self.settings))
+        self.on_start += [self.sweeper.start, self.hitl.arm_stored]
+        self.on_stop += [self.sweeper.stop, self.hitl.stop]
+
+    def _publish(self, batch: Committed) -> None:
+        self.bus.publish(batch.events)
 
     @property
     def last_id(self) -> int:
@@ -125,3 +167,25 @@ class RouterExt:
                   "overloaded": "rate_limited", "unavailable": "unavailable"}.get(exc.kind,
                                                                                   "invalid")
         self.metrics.rejected.labels(transport, reason).inc()
+
+
+@contextlib.asynccontextmanager
+async def running(core: RouterExt, *, grpc_port: int | None,
+                  on_ready: ReadyCallback | None = None) -> AsyncIterator[GrpcServer | None]:
+    """Start the core (and gRPC when a port is given); stop both in the right order."""
+    from router_ext.grpc.server import GrpcServer  # the adapter imports this module
+
+    await core.start()
+    grpc_server = None
+    try:
+        if grpc_port is not None:
+            grpc_server = GrpcServer(core)
+            bound = await grpc_server.start(core.settings.host, grpc_port)
+            if on_ready is not None:
+                on_ready(core.settings.host, core.settings.http_port, bound)
+        yield grpc_server
+    finally:
+        core.bus.close()  # end live streams first so the grace period is not spent on them
+        if grpc_server is not None:
+            await grpc_server.stop()
+        await core.stop()

@@ -10,19 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import weakref
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, select, update
 
 from router_ext.hitl import answer, relay
 from router_ext.ingest.normalize import now_ms
-from router_ext.records import Row, StoredEvent, to_api
-from router_ext.runtime import RouterExt
-from router_ext.store.writer import EVENTS
+from router_ext.read.hitl import pending_requests
+from router_ext.records import Row, to_api
+from router_ext.store.writer import EVENTS, Committed
+
+if TYPE_CHECKING:
+    from router_ext.runtime import RouterExt
 
 log = logging.getLogger(__name__)
-_SERVICES: weakref.WeakKeyDictionary[RouterExt, HitlService] = weakref.WeakKeyDictionary()
 
 
 def _load(conn: Connection, event_id: int) -> Row | None:
@@ -38,7 +39,7 @@ def _store(conn: Connection, row: Row, status: dict[str, Any]) -> Row:
 
 
 class HitlService:
-    """One per server. Register with :meth:`install`; answer with :meth:`respond`."""
+    """One per server, wired by router_ext.runtime; answer with :meth:`respond`."""
 
     def __init__(self, core: RouterExt) -> None:
         self.core = core
@@ -48,20 +49,6 @@ class HitlService:
         self._timers: dict[int, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
 
-    @classmethod
-    def of(cls, core: RouterExt) -> HitlService:
-        """The one service of a core, created and installed on first use."""
-        service = _SERVICES.get(core)
-        if service is None:
-            service = _SERVICES[core] = cls(core)
-            service.install()
-        return service
-
-    def install(self) -> None:
-        """Hook into the core: watch new requests, arm timeouts at start, cancel at stop."""
-        self.core.writer.listeners.append(self._on_commit)
-        self.core.on_start.append(self._arm_stored)
-        self.core.on_stop.append(self._stop)
 
     # -- answering ------------------------------------------------------------------------
 
@@ -180,24 +167,19 @@ class HitlService:
         default = self.settings.permission_default if status.get("delivery") == "held" else None
         return True, [_store(conn, row, answer.timeout_status(status, now_ms(), default))]
 
-    def _on_commit(self, events: list[StoredEvent]) -> None:
-        for event in events:
+    def on_commit(self, batch: Committed) -> None:
+        """Arm the timeout of every new pending request (a commit listener)."""
+        for event in batch.events:
             if event.kind == "event" and event.row.get("hitl_status") == "pending":
                 self._arm(event.row)
 
-    async def _arm_stored(self) -> None:
-        rows = await self.core.reader.call(self._pending_rows)
-        for row in rows:
+    async def arm_stored(self) -> None:
+        """At start: arm the timeouts of the requests still pending in the database."""
+        for row in await self.core.reader.call(pending_requests, self.core.reader.engine):
             self._arm(row)
 
-    def _pending_rows(self) -> list[Row]:
-        query = select(EVENTS.c.id, EVENTS.c.received_at, EVENTS.c.human_in_the_loop,
-                       EVENTS.c.human_in_the_loop_status).where(
-            EVENTS.c.hitl_status == "pending")
-        with self.core.reader.engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(query)]
-
-    async def _stop(self) -> None:
+    async def stop(self) -> None:
+        """Cancel timers and release held hooks (they answer with the default)."""
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()

@@ -12,20 +12,15 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from router_ext.metrics.db_gauges import DbGauges
 from router_ext.metrics.labels import OTHER, SOURCES, Capped
-from router_ext.records import StoredEvent
-from router_ext.sessions import install as install_sessions
+from router_ext.records import FoldNotes
 from router_ext.sessions.apply import payload_of
-from router_ext.sessions.fold import NOTE
 from router_ext.sessions.pricing import PriceTable, canonical_name
-
-if TYPE_CHECKING:
-    from router_ext.runtime import RouterExt
+from router_ext.store.writer import Committed
 
 TOOL_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96,
                 81.92)
@@ -51,24 +46,11 @@ TOKEN_KINDS = {  # our field -> (type, cache) as in gen_ai.token.type / gen_ai.t
 }
 
 
-def install(core: RouterExt) -> HarnessMetrics:
-    """Sessions fold, idle sweeper, this catalog and the DB gauges, wired into `core`."""
-    prices = PriceTable.load(core.settings.prices_path)
-    _fold, sweeper = install_sessions(core, prices)
-    metrics = HarnessMetrics(core.registry, prices)
-    core.writer.listeners.append(metrics.on_commit)
-    sweeper.on_abandoned.append(metrics.on_abandoned)
-    core.registry.register(DbGauges(core.reader_engine, core.settings))
-    metrics.sweeper = sweeper
-    return metrics
-
-
 class HarnessMetrics:
     """Registers the catalog in `registry`; :meth:`on_commit` is the writer listener."""
 
     def __init__(self, registry: CollectorRegistry, prices: PriceTable) -> None:
         self.prices = prices
-        self.sweeper: Any = None
         self._labels = Capped(50)
         self._routes = Capped(100)
         self._agents = Capped(30)
@@ -148,17 +130,15 @@ class HarnessMetrics:
 
     # -- the listener -----------------------------------------------------------------------
 
-    def on_commit(self, events: list[StoredEvent]) -> None:
-        """Count what was just committed (new events, and HITL status updates)."""
-        for event in events:
-            row = event.row
+    def on_commit(self, batch: Committed) -> None:
+        """Count what was just committed (new events, HITL status updates, the fold's notes)."""
+        for event in batch.events:
             if event.kind == "update":
-                self._hitl_update(row)
-                continue
-            self._event(row)
-            note = row.get(NOTE)
-            if note:
-                self._note(note)
+                self._hitl_update(event.row)
+            else:
+                self._event(event.row)
+        if batch.notes is not None:
+            self._notes(batch.notes)
 
     def _event(self, row: dict[str, Any]) -> None:
         name = row["hook_event_type"]
@@ -193,22 +173,22 @@ class HarnessMetrics:
                                  method if method in METHODS else OTHER,
                                  status_label).observe(max(0.0, duration / 1000))
 
-    def _note(self, note: dict[str, Any]) -> None:
-        source = note.get("session_source", OTHER)
-        if note.get("started"):
-            self.sessions_started.labels(source).inc()
-        if note.get("ended"):
-            self.sessions_ended.labels(source, note["ended"]).inc()
-            self.session_duration.labels(source).observe(note.get("duration_s") or 0.0)
-        for model, usage in (note.get("usage") or {}).items():
+    def _notes(self, notes: FoldNotes) -> None:
+        for note in notes.sessions.values():
+            if note.started:
+                self.sessions_started.labels(note.source).inc()
+            if note.ended:
+                self.sessions_ended.labels(note.source, note.ended).inc()
+                self.session_duration.labels(note.source).observe(note.duration_s)
+        for model, usage in notes.usage.items():
             label = self.model_label(model)
             for field, kind in TOKEN_KINDS.items():
                 if usage.get(field):
                     self.tokens.labels(label, *kind).inc(usage[field])
             if usage.get("cost_usd"):
                 self.cost.labels(label).inc(usage["cost_usd"])
-        if note.get("unpriced"):
-            self.unpriced.inc(len(note["unpriced"]))
+        if notes.unpriced:
+            self.unpriced.inc(len(notes.unpriced))
 
     def on_abandoned(self, rows: list[dict[str, Any]]) -> None:
         """The sweeper abandoned sessions."""

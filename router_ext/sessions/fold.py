@@ -3,8 +3,8 @@
 It runs inside the insert transaction, so a session row never disagrees with the events that
 made it. Per batch: load the touched sessions in one query, apply every event in memory, link
 Ralph tasks and jobs to the Claude Code session they ran (`claude_session_id`), then write each
-changed row once. What changed is left on the rows as a note (`row["_fold"]`) for the metrics
-listener, which runs after commit.
+changed row once. What changed is returned as :class:`~router_ext.records.FoldNotes`, which the
+writer hands to the steps after commit (the metrics catalog).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, bindparam, insert, select, update
 
-from router_ext.records import Row
+from router_ext.records import FoldNotes, Row, SessionNote
 from router_ext.sessions import usage as su
 from router_ext.sessions.apply import Target, apply_hook, apply_task, target
 from router_ext.sessions.pricing import PriceTable
@@ -26,7 +26,6 @@ from router_ext_client.usage import ModelMap
 
 log = logging.getLogger(__name__)
 CHUNK = 500
-NOTE = "_fold"
 
 
 class SessionFold:
@@ -35,46 +34,46 @@ class SessionFold:
     def __init__(self, prices: PriceTable) -> None:
         self.prices = prices
 
-    def __call__(self, conn: Connection, rows: list[Row]) -> None:
+    def __call__(self, conn: Connection, rows: list[Row]) -> FoldNotes | None:
         targets = [(row, target(row)) for row in rows]
         wanted = {t.session_id for _, t in targets if t is not None}
         if not wanted:
-            return
+            return None
         states = _load(conn, _BY_ID, wanted)
-        unpriced: list[str] = []
-        last_row: Row | None = None
+        notes = FoldNotes()
         for row, tgt in targets:
             if tgt is None:
                 continue
             state = states.get(tgt.session_id) or _create(states, tgt, int(row["timestamp"]))
-            unpriced += self._apply(state, row, tgt)
-            last_row = row
+            note = self._apply(state, row, tgt, notes.unpriced)
+            if note is not None:
+                notes.sessions[row["event_uid"]] = note
         _link(conn, states)
         _write(conn, states.values())
-        if last_row is not None:
-            last_row.setdefault(NOTE, {}).update(_usage_note(states.values(), unpriced))
+        notes.usage = _usage_growth(states.values())
+        return notes
 
-    def _apply(self, state: SessionState, row: Row, tgt: Target) -> list[str]:
+    def _apply(self, state: SessionState, row: Row, tgt: Target,
+               unpriced: list[str]) -> SessionNote | None:
         was_ended = state.ended
         try:
             if tgt.kind == "hook":
-                unpriced = apply_hook(state, row, self.prices)
+                unpriced += apply_hook(state, row, self.prices)
             else:
-                unpriced = apply_task(state, row, self.prices)
+                unpriced += apply_task(state, row, self.prices)
         except (TypeError, ValueError, KeyError):  # a strange payload must not fail the batch
             log.exception("could not fold event %s into session %s", row.get("event_uid"),
                           state.id)
-            return []
-        note: dict[str, Any] = {"session_source": state.source}
+            return None
+        note = SessionNote(state.source)
         if state.started:
-            note["started"] = True
+            note.started = True
             state.started = False
         if state.ended and not was_ended:
-            note["ended"] = state.cols["status"]
-            note["duration_s"] = (state.cols.get("duration_ms") or 0) / 1000
-            note["label"] = state.cols.get("label")
-        row[NOTE] = note
-        return unpriced
+            note.ended = state.cols["status"]
+            note.duration_s = (state.cols.get("duration_ms") or 0) / 1000
+            note.label = state.cols.get("label")
+        return note
 
 
 def _create(states: dict[str, SessionState], tgt: Target, ts: int) -> SessionState:
@@ -189,12 +188,11 @@ def _write(conn: Connection, states: Iterable[SessionState]) -> None:
         conn.execute(_UPDATE, params)
 
 
-def _usage_note(states: Iterable[SessionState], unpriced: list[str]) -> dict[str, Any]:
+def _usage_growth(states: Iterable[SessionState]) -> dict[str, dict[str, Any]]:
     """Tokens and cost this batch added to the totals, once per run (children excluded)."""
     new: ModelMap = {}
     old: ModelMap = {}
     for state in states:
         su.add_into(new, state.counted(before=False))
         su.add_into(old, state.counted(before=True))
-    growth = su.growth(new, old)
-    return {"usage": {m: u.to_dict() for m, u in growth.items()}, "unpriced": unpriced}
+    return {m: u.to_dict() for m, u in su.growth(new, old).items()}

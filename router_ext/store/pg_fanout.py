@@ -23,6 +23,7 @@ from typing import Any
 from router_ext.read.reader import Reader
 from router_ext.records import StoredEvent
 from router_ext.store.inserts import PG_CHANNEL as CHANNEL
+from router_ext.store.writer import Committed
 from router_ext.stream.bus import Bus, EventFilter
 
 log = logging.getLogger(__name__)
@@ -65,10 +66,10 @@ class Sequencer:
 
     # -- local commits (a writer listener, called on the loop after commit) ------------------
 
-    def on_commit(self, events: list[StoredEvent]) -> None:
+    def on_commit(self, batch: Committed) -> None:
         """Queue this replica's committed events (and updates) for ordered publication."""
-        updates = [e for e in events if e.kind == "update"]
-        fresh = [e for e in events if e.kind == "event"]
+        updates = [e for e in batch.events if e.kind == "update"]
+        fresh = [e for e in batch.events if e.kind == "event"]
         if updates:
             self.bus.publish(updates)
             self._spawn(self._notify_updates([e.id for e in updates]))

@@ -19,17 +19,27 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, Engine
 
 from router_ext.errors import Overloaded, Unavailable
-from router_ext.records import Row, StoredEvent
+from router_ext.records import FoldNotes, Row, StoredEvent
 from router_ext.store.inserts import EVENTS, Ack, insert_rows, last_event_id
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-__all__ = ["EVENTS", "Ack", "BatchHook", "CommitListener", "WriteOp", "Writer"]
+__all__ = ["EVENTS", "Ack", "BatchHook", "CommitListener", "Committed", "WriteOp", "Writer"]
+
+
+@dataclass(slots=True)
+class Committed:
+    """One committed transaction, as every step after the commit receives it."""
+
+    events: list[StoredEvent]
+    # What the in-transaction step (the sessions fold) noted; None for HITL updates.
+    notes: FoldNotes | None = None
+
 
 # Runs inside the insert transaction with the rows just stored (the sessions fold).
-BatchHook = Callable[[Connection, list[Row]], None]
+BatchHook = Callable[[Connection, list[Row]], FoldNotes | None]
 # Runs on the event loop after commit with what was stored or updated (bus, metrics).
-CommitListener = Callable[[list[StoredEvent]], None]
+CommitListener = Callable[[Committed], None]
 # An arbitrary write, run in its own transaction; returns (result, rows to announce as updates).
 WriteOp = Callable[[Connection], tuple[Any, list[Row]]]
 
@@ -60,7 +70,8 @@ class Writer:
         self._task: asyncio.Task[None] | None = None
         self._conn: Connection | None = None  # used only on the writer thread
         self._closing = False
-        self.batch_hooks: list[BatchHook] = []
+        # Set by the composition root (router_ext.runtime), which also orders the listeners.
+        self.in_transaction: BatchHook | None = None
         self.listeners: list[CommitListener] = []
         self.last_id = 0
         self.batches_committed = 0
@@ -139,7 +150,8 @@ class Writer:
     async def _run_inserts(self, loop: asyncio.AbstractEventLoop, batch: list[_Insert]) -> None:
         rows = [row for item in batch for row in item.rows]
         try:
-            acks, stored = await loop.run_in_executor(self._thread, self._commit_rows, rows)
+            acks, stored, notes = await loop.run_in_executor(self._thread, self._commit_rows,
+                                                             rows)
         except Exception as exc:  # the database failed: every caller in the batch learns it
             log.exception("insert batch of %d rows failed", len(rows))
             error = Unavailable(f"the database write failed: {exc.__class__.__name__}")
@@ -155,7 +167,7 @@ class Writer:
             if not item.future.done():
                 item.future.set_result(acks[offset:offset + len(item.rows)])
             offset += len(item.rows)
-        self._announce([StoredEvent(row) for row in stored])
+        self._announce(Committed([StoredEvent(row) for row in stored], notes))
 
     async def _run_op(self, loop: asyncio.AbstractEventLoop, op: _Op) -> None:
         try:
@@ -166,14 +178,14 @@ class Writer:
             return
         if not op.future.done():
             op.future.set_result(result)
-        self._announce([StoredEvent(row, "update") for row in updated])
+        self._announce(Committed([StoredEvent(row, "update") for row in updated]))
 
-    def _announce(self, events: list[StoredEvent]) -> None:
-        if not events:
+    def _announce(self, batch: Committed) -> None:
+        if not batch.events:
             return
         for listener in self.listeners:
             try:
-                listener(events)
+                listener(batch)
             except Exception:  # a listener's bug must not stop the writer
                 log.exception("commit listener %r failed", listener)
 
@@ -202,15 +214,15 @@ class Writer:
             self._conn.close()
             self._conn = None
 
-    def _commit_rows(self, rows: list[Row]) -> tuple[list[Ack], list[Row]]:
+    def _commit_rows(self, rows: list[Row]) -> tuple[list[Ack], list[Row], FoldNotes | None]:
+        notes = None
         with self._transaction() as conn:
             acks, fresh = insert_rows(conn, rows)
-            if fresh:
-                for hook in self.batch_hooks:
-                    hook(conn, fresh)
+            if fresh and self.in_transaction is not None:
+                notes = self.in_transaction(conn, fresh)
         if fresh:
             self.last_id = max(self.last_id, fresh[-1]["id"])
-        return acks, fresh
+        return acks, fresh, notes
 
     def _commit_op(self, fn: WriteOp) -> tuple[Any, list[Row]]:
         with self._transaction() as conn:

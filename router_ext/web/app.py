@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.applications import Starlette
@@ -16,8 +16,7 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from router_ext.errors import RouterExtError
-from router_ext.grpc.server import GrpcServer
-from router_ext.runtime import RouterExt
+from router_ext.runtime import ReadyCallback, RouterExt, running
 from router_ext.web import dashboard, dashboard_api, health, ralph_control
 from router_ext.web.body import error_response
 from router_ext.web.events import all_routes as events_routes
@@ -25,8 +24,6 @@ from router_ext.web.metrics_harness import routes as metrics_harness_routes
 from router_ext.web.prometheus import routes as prometheus_routes
 from router_ext.web.security import check_token
 from router_ext.web.snapshot import routes as snapshot_routes
-
-ReadyCallback = Callable[[str, int, int], None]
 
 
 def build_routes(core: RouterExt) -> list[BaseRoute]:
@@ -93,33 +90,13 @@ def exception_handlers() -> dict[Any, Any]:
     return {RouterExtError: _router_ext_error, HTTPException: _http_error}
 
 
-@contextlib.asynccontextmanager
-async def run_core(core: RouterExt, *, grpc_port: int | None,
-                   on_ready: ReadyCallback | None = None) -> AsyncIterator[GrpcServer | None]:
-    """Start the core (and gRPC when a port is given); stop both in the right order."""
-    await core.start()
-    grpc_server = None
-    try:
-        if grpc_port is not None:
-            grpc_server = GrpcServer(core)
-            bound = await grpc_server.start(core.settings.host, grpc_port)
-            if on_ready is not None:
-                on_ready(core.settings.host, core.settings.http_port, bound)
-        yield grpc_server
-    finally:
-        core.bus.close()  # end live streams first so the grace period is not spent on them
-        if grpc_server is not None:
-            await grpc_server.stop()
-        await core.stop()
-
-
 def create_app(core: RouterExt, *, grpc_port: int | None = None,
                on_ready: ReadyCallback | None = None) -> Starlette:
     """The standalone HTTP app; its lifespan runs the core and, optionally, gRPC."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with run_core(core, grpc_port=grpc_port, on_ready=on_ready):
+        async with running(core, grpc_port=grpc_port, on_ready=on_ready):
             yield
 
     app = Starlette(routes=build_routes(core), middleware=middleware(core),

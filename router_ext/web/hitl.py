@@ -14,7 +14,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from router_ext.errors import InvalidInput
-from router_ext.hitl import HitlService
 from router_ext.records import to_api
 from router_ext.runtime import RouterExt
 from router_ext.web.body import read_json
@@ -31,7 +30,7 @@ def _event_id(request: Request) -> int:
 
 def routes(core: RouterExt) -> list[Route]:
     """The respond route."""
-    service = HitlService.of(core)
+    service = core.hitl
     limit = min(core.settings.max_body_bytes, MAX_RESPOND_BYTES)
 
     async def respond(request: Request) -> Response:

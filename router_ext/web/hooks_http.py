@@ -16,7 +16,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from router_ext.errors import InvalidInput, RouterExtError
-from router_ext.hitl import HitlService
 from router_ext.ingest.formats import from_claude_hook, held_permission_row
 from router_ext.runtime import RouterExt
 from router_ext.web.body import read_json
@@ -37,7 +36,7 @@ def decision(allow: bool, message: str = "") -> dict[str, Any]:
 def routes(core: RouterExt) -> list[Route]:
     """The Claude Code HTTP hook route."""
     settings = core.settings
-    service = HitlService.of(core)
+    service = core.hitl
 
     async def hook(request: Request) -> Response:
         source = request.query_params.get("source_app") or DEFAULT_SOURCE

@@ -2,12 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import time
-from datetime import UTC, datetime
-from typing import Any
-
-from sqlalchemy import Connection, select
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
@@ -15,27 +9,11 @@ from starlette.routing import BaseRoute, Route
 from router_ext.errors import InvalidInput, TooLarge
 from router_ext.ingest.metric_body import from_metric_dict
 from router_ext.metrics.labels import METRIC_EVENTS
-from router_ext.read import sessions as queries
+from router_ext.read.metrics_harness import harness_stats, recent_metrics
 from router_ext.runtime import RouterExt
-from router_ext.store.models import Event
 from router_ext.web.body import int_param, list_param, read_json
 
-EVENTS = Event.__table__  # type: ignore[attr-defined]
 MAX_BATCH = 1000
-DAY_MS = 86_400_000
-
-
-def day_start_ms(now: float | None = None) -> int:
-    """Unix ms of today's 00:00 UTC."""
-    moment = datetime.fromtimestamp(now if now is not None else time.time(), UTC)
-    return int(moment.replace(hour=0, minute=0, second=0, microsecond=0).timestamp() * 1000)
-
-
-def month_start_ms(now: float | None = None) -> int:
-    """Unix ms of the first of this month, 00:00 UTC."""
-    moment = datetime.fromtimestamp(now if now is not None else time.time(), UTC)
-    return int(moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-               .timestamp() * 1000)
 
 
 def routes(core: RouterExt) -> list[BaseRoute]:
@@ -67,69 +45,17 @@ def routes(core: RouterExt) -> list[BaseRoute]:
         names = list_param(request, "event") or sorted(METRIC_EVENTS)
         labels = set(list_param(request, "label"))
         projects = set(list_param(request, "project"))
-        rows = await core.reader.call(_recent, core.reader.engine, sources, names, since,
+        rows = await core.reader.call(recent_metrics, core.reader.engine, sources, names, since,
                                       limit, labels, projects)
         return JSONResponse({"metrics": rows, "count": len(rows)})
 
     async def stats(request: Request) -> JSONResponse:
         since = int_param(request, "since", None)
         return JSONResponse(await core.reader.call(
-            _stats, core.reader.engine, since, core.settings.session_idle_seconds))
+            harness_stats, core.reader.engine, since, core.settings.session_idle_seconds))
 
     return [
         Route("/metrics/harness", post, methods=["POST"]),
         Route("/metrics/harness", recent, methods=["GET"]),
         Route("/metrics/harness/stats", stats, methods=["GET"]),
     ]
-
-
-def _recent(engine: Any, sources: list[str], names: list[str], since: int, limit: int,
-            labels: set[str], projects: set[str]) -> list[dict[str, Any]]:
-    query = select(EVENTS.c.id, EVENTS.c.source_app, EVENTS.c.hook_event_type,
-                   EVENTS.c.payload, EVENTS.c.timestamp).where(
-        EVENTS.c.hook_event_type.in_(names), EVENTS.c.timestamp >= since)
-    if sources:
-        query = query.where(EVENTS.c.source_app.in_(sources))
-    # Label and project live in the payload: read more and filter, newest first.
-    fetch = limit * 10 if labels or projects else limit
-    query = query.order_by(EVENTS.c.id.desc()).limit(fetch)
-    out: list[dict[str, Any]] = []
-    with engine.connect() as conn:
-        for id_, source, name, payload, ts in conn.execute(query):
-            body = json.loads(payload)
-            if not isinstance(body, dict) or "source" not in body:
-                continue  # a hook event that shares a name, not a metric
-            if (labels and body.get("label") not in labels) or (
-                    projects and body.get("project") not in projects):
-                continue
-            out.append({**body, "id": id_, "source": source, "event": name, "timestamp": ts})
-            if len(out) >= limit:
-                break
-    return out
-
-
-def _stats(engine: Any, since: int | None, idle_seconds: float) -> dict[str, Any]:
-    today = since if since is not None else day_start_ms()
-    now = int(time.time() * 1000)
-    with engine.connect() as conn:
-        return _stats_on(conn, today, now, idle_seconds)
-
-
-def _stats_on(conn: Connection, today: int, now: int, idle_seconds: float) -> dict[str, Any]:
-    loops = queries.active_loops(conn, now - int(idle_seconds * 1000))
-    tasks = queries.tasks(conn, today)
-    return {
-        "since": today,
-        "tasks_today": tasks,
-        "success_rate": tasks["success_rate"],
-        "active_ralph_loops": len(loops),
-        "ralph_loops": loops,
-        "active_sessions": queries.active_sessions(conn),
-        "cost_today_usd": queries.cost_since(conn, today),
-        "tokens_today": queries.tokens_since(conn, today),
-        "totals": queries.totals(conn, today),
-        "by_source": queries.breakdown(conn, today, "source"),
-        "by_project": queries.breakdown(conn, today, "project"),
-        "by_label": queries.breakdown(conn, today, "label"),
-        "recent_sessions": queries.recent_sessions(conn, 20),
-    }
