@@ -207,15 +207,6 @@ class Client:
         self._check(status, data)
         return loads(data)
 
-    def post_json(self, path: str, body: Any, timeout: float | None = None) -> Any:
-        """POST a JSON document (one attempt); used for requests that are not events."""
-        host, port, prefix = self.config.address()
-        status, data = http_request(host, port, "POST", prefix + path, dumps(body).encode(),
-                                    token=self.config.token,
-                                    timeout=timeout or self.config.attempt_timeout)
-        self._check(status, data)
-        return loads(data) if data else {}
-
     def close(self) -> None:
         """Close a gRPC channel, if one was opened."""
         if self._grpc is not None:

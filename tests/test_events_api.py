@@ -9,6 +9,9 @@ from typing import Any
 import httpx
 import pytest
 
+from hooks.gate import _poll
+from router_ext_client.client import Client
+from router_ext_client.config import ClientConfig
 from tests.support import FIXTURES, ServerProcess
 
 
@@ -148,3 +151,20 @@ def test_documented_hook_fixtures_post_as_events(http: httpx.Client) -> None:
         names.append(hook["hook_event_name"])
     rows = http.get("/events/recent", params={"session_id": session}).json()
     assert [r["hook_event_type"] for r in rows] == names
+
+
+def test_one_event_by_id_and_its_hitl_status_for_the_gates_poll(server: ServerProcess,
+                                                                http: httpx.Client) -> None:
+    asked = http.post("/events", json=body(humanInTheLoop={
+        "question": "rm?", "type": "permission", "timeout": 60})).json()
+    got = http.get(f"/events/{asked['id']}")
+    assert got.status_code == 200 and got.json()["id"] == asked["id"]
+    client = Client(ClientConfig(url=server.url))
+    assert _poll(client, asked["id"]) == (False, None)  # still pending
+    answered = http.post(f"/events/{asked['id']}/respond", json={"permission": True})
+    assert answered.status_code == 200, answered.text
+    assert _poll(client, asked["id"]) == (True, {"permission": True})
+    assert http.get("/events/999999999").status_code == 404
+    for bad in ("²", "12a", "9" * 20):
+        r = http.get(f"/events/{bad}")
+        assert r.status_code == 400 and r.json()["field"] == "id", bad

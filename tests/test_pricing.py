@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from router_ext.sessions.pricing import PriceTable, canonical_name
+from router_ext.sessions.usage import cost_of, price
 from router_ext_client.usage import ModelUsage, parse_result, read_transcript
 from tests.support import FIXTURES
 
@@ -46,11 +47,11 @@ def test_model_names_are_canonicalized(raw: str, name: str) -> None:
 
 def test_transcript_cost_matches_expected_and_not_the_wrong_ones(table: PriceTable) -> None:
     usage = read_transcript(DOC / "transcript.jsonl")
-    cost = table.cost(usage.models)
-    assert cost.total_usd == pytest.approx(EXPECTED["main_loop_cost_usd_1h_cache_writes"],
-                                           abs=1e-6)
+    assert price(usage.models, table) == []
+    cost = cost_of(usage.models)
+    assert cost == pytest.approx(EXPECTED["main_loop_cost_usd_1h_cache_writes"], abs=1e-6)
     wrong = EXPECTED["main_loop_cost_usd_if_priced_as_5m_cache_writes_WRONG_for_subscription"]
-    assert abs(cost.total_usd - wrong) > 0.01
+    assert abs(cost - wrong) > 0.01
 
 
 def test_result_usage_priced_by_table_matches_cli_cost(table: PriceTable) -> None:
@@ -59,8 +60,8 @@ def test_result_usage_priced_by_table_matches_cli_cost(table: PriceTable) -> Non
                 result.models.items()}
     # The haiku entry has no 5m/1h split in the result: priced as 5-minute writes it differs
     # from the CLI; priced with the CLI's own numbers it is exact.
-    assert table.cost(result.models, prefer_reported=True).total_usd == pytest.approx(
-        EXPECTED["session_total_cost_usd"], abs=1e-6)
+    price(result.models, table)  # the CLI's own costs are kept
+    assert cost_of(result.models) == pytest.approx(EXPECTED["session_total_cost_usd"], abs=1e-6)
     opus = table.model_cost("claude-opus-4-6", stripped["claude-opus-4-6"])
     assert opus == pytest.approx(result.models["claude-opus-4-6"].cost_usd, rel=1e-9)
 
@@ -68,9 +69,10 @@ def test_result_usage_priced_by_table_matches_cli_cost(table: PriceTable) -> Non
 def test_unknown_model_uses_cli_cost_else_zero_and_listed(table: PriceTable) -> None:
     known_cost = ModelUsage(input_tokens=1000, cost_usd=0.5)
     no_cost = ModelUsage(input_tokens=1000)
-    cost = table.cost({"claude-opus-5-5": known_cost, "mystery-model": no_cost})
-    assert cost.by_model == {"claude-opus-5-5": 0.5, "mystery-model": 0.0}
-    assert cost.unpriced == ["mystery-model"]
+    models = {"claude-opus-5-5": known_cost, "mystery-model": no_cost}
+    assert price(models, table) == ["mystery-model"]
+    assert {m: u.cost_usd for m, u in models.items()} == {"claude-opus-5-5": 0.5,
+                                                          "mystery-model": 0.0}
 
 
 def test_user_file_overrides_without_release(tmp_path: Path) -> None:

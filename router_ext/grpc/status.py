@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from functools import wraps
 from typing import Any, TypeVar
 
@@ -30,22 +30,5 @@ def unary_errors(
         except RouterExtError as exc:
             await abort_with(context, exc)
             raise AssertionError("unreachable") from exc
-
-    return wrapper
-
-
-def stream_errors(
-    fn: Callable[[Any, Any, grpc.aio.ServicerContext], AsyncIterator[T]],
-) -> Callable[[Any, Any, grpc.aio.ServicerContext], AsyncIterator[T]]:
-    """Turn RouterExtError raised by a streaming handler into its status code."""
-
-    @wraps(fn)
-    async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext
-                      ) -> AsyncIterator[T]:
-        try:
-            async for item in fn(self, request, context):
-                yield item
-        except RouterExtError as exc:
-            await abort_with(context, exc)
 
     return wrapper

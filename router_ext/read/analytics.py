@@ -93,7 +93,8 @@ def _unindexed(column: Any) -> Any:
     return func.coalesce(column, "")
 
 
-def _tool_counts(engine: Engine, start: int, end: int) -> Counter[Hashable]:
+def tool_counts(engine: Engine, start: int, end: int) -> Counter[Hashable]:
+    """Finished tool calls between two times, by (tool, PostToolUse or PostToolUseFailure)."""
     e = EVENTS.c
     query = select(e.tool_name, e.hook_event_type, func.count().label("n")).where(
         e.timestamp >= start, e.timestamp < end, _unindexed(e.hook_event_type).in_(TOOL_END_TYPES)
@@ -105,8 +106,12 @@ def _tool_counts(engine: Engine, start: int, end: int) -> Counter[Hashable]:
 def tool_usage(engine: Engine, since_ms: int, now_ms: int,
                cache: DayCache) -> list[dict[str, Any]]:
     """Finished tool calls and failures per tool since a time."""
-    counts = cache.total("tools", since_ms, now_ms,
-                         lambda s, e: _tool_counts(engine, s, e))
+    return tool_rows(cache.total("tools", since_ms, now_ms,
+                                 lambda s, e: tool_counts(engine, s, e)))
+
+
+def tool_rows(counts: Counter[Hashable], limit: int = 30) -> list[dict[str, Any]]:
+    """Counts from :func:`tool_counts` as rows: calls and failures per tool, busiest first."""
     calls: Counter[str] = Counter()
     failures: Counter[str] = Counter()
     for key, n in counts.items():
@@ -114,7 +119,8 @@ def tool_usage(engine: Engine, since_ms: int, now_ms: int,
         calls[tool] += n
         if kind in FAILURE_TYPES:
             failures[tool] += n
-    return [{"tool": t, "calls": n, "failures": failures[t]} for t, n in calls.most_common(30)]
+    return [{"tool": t, "calls": n, "failures": failures[t]}
+            for t, n in calls.most_common(limit)]
 
 
 def _payloads(engine: Engine, types: tuple[str, ...], since_ms: int,
@@ -149,8 +155,8 @@ def subagent_spawns(engine: Engine, since_ms: int, now_ms: int,
     return [{"agent_type": k, "count": n} for k, n in counts.most_common(20)]
 
 
-def top_errors(engine: Engine, since_ms: int) -> list[dict[str, Any]]:
-    """The most frequent tool failures and session errors."""
+def top_errors(engine: Engine, since_ms: int, limit: int = 20) -> list[dict[str, Any]]:
+    """The most frequent tool failures and session errors since a time."""
     groups: dict[tuple[str, str], dict[str, Any]] = {}
     for p in _payloads(engine, FAILURE_TYPES, since_ms):
         key = (p["_tool"] or "tool", _first_line(p.get("error")))
@@ -168,7 +174,7 @@ def top_errors(engine: Engine, since_ms: int) -> list[dict[str, Any]]:
                                         "last_ms": 0})
         entry["count"] += row["n"]
         entry["last_ms"] = max(entry["last_ms"], row["last"] or 0)
-    return sorted(groups.values(), key=lambda g: (-g["count"], -g["last_ms"]))[:20]
+    return sorted(groups.values(), key=lambda g: (-g["count"], -g["last_ms"]))[:limit]
 
 
 def _first_line(value: Any) -> str:

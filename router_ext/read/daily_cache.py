@@ -13,7 +13,8 @@ import time
 from collections import Counter
 from collections.abc import Callable, Hashable
 
-DAY_MS = 86_400_000
+from router_ext.read.windows import DAY_MS
+
 # A day counts as over this long after its end, so events still in flight get in first.
 GRACE_MS = 5 * 60_000
 

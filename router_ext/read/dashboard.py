@@ -13,10 +13,13 @@ from typing import Any
 from sqlalchemy import Engine, and_, func, or_, select
 
 from router_ext.read.reader import SESSIONS
-from router_ext.read.sessions import COUNTED  # leaves out sessions whose task holds the usage
+from router_ext.read.sessions import (  # COUNTED leaves out sessions whose task holds the usage
+    COUNTED,
+    session_json,
+)
+from router_ext.read.windows import DAY_MS
 from router_ext.records import Row
 
-DAY_MS = 86_400_000
 HOUR_MS = 3_600_000
 FAILURE_TYPES = ("PostToolUseFailure",)
 TOOL_END_TYPES = ("PostToolUse", "PostToolUseFailure")
@@ -149,14 +152,6 @@ def sessions_page(engine: Engine, *, filters: dict[str, str], q: str, limit: int
     rows = rows[:limit]
     cursor = f"{rows[-1]['started_at']}:{rows[-1]['id']}" if more and rows else None
     return {"sessions": [session_json(r) for r in rows], "next": cursor}
-
-
-def session_json(row: Row) -> dict[str, Any]:
-    """A harness_sessions row for the page, with model usage decoded."""
-    out = dict(row)
-    out["model_usage"] = _loads(row.get("model_usage")) or {}
-    out["cost_usd"] = float(row.get("cost_usd") or 0.0)
-    return out
 
 
 def facets(engine: Engine) -> dict[str, list[str]]:

@@ -118,30 +118,6 @@ def tokens_since(conn: Connection, since_ms: int) -> dict[str, int]:
     return {n: int(v or 0) for n, v in zip(names, values, strict=True)}
 
 
-def tool_usage(conn: Connection, since_ms: int) -> list[dict[str, Any]]:
-    """Tool calls since `since_ms` by tool, with failures."""
-    query = (select(EVENTS.c.tool_name, EVENTS.c.hook_event_type, func.count())
-             .where(EVENTS.c.timestamp >= since_ms,
-                    EVENTS.c.hook_event_type.in_(("PostToolUse", "PostToolUseFailure")))
-             .group_by(EVENTS.c.tool_name, EVENTS.c.hook_event_type))
-    tools: dict[str, dict[str, Any]] = {}
-    for tool, name, n in conn.execute(query):
-        entry = tools.setdefault(tool or "unknown", {"tool": tool or "unknown", "calls": 0,
-                                                     "failures": 0})
-        entry["calls"] += int(n)
-        if name == "PostToolUseFailure":
-            entry["failures"] += int(n)
-    return sorted(tools.values(), key=lambda t: -t["calls"])
-
-
-def top_errors(conn: Connection, since_ms: int, limit: int = 10) -> list[dict[str, Any]]:
-    """The most frequent session errors since `since_ms`."""
-    query = (select(SESSIONS.c.error, func.count(), func.max(SESSIONS.c.completed_at))
-             .where(SESSIONS.c.error.is_not(None), SESSIONS.c.completed_at >= since_ms)
-             .group_by(SESSIONS.c.error).order_by(func.count().desc()).limit(limit))
-    return [{"error": e, "count": int(n), "last_at": last} for e, n, last in conn.execute(query)]
-
-
 def recent_sessions(conn: Connection, limit: int = 20) -> list[dict[str, Any]]:
     """The newest sessions (linked children left out)."""
     query = select(SESSIONS).where(COUNTED).order_by(SESSIONS.c.started_at.desc()).limit(limit)
@@ -155,11 +131,12 @@ def hitl_pending(conn: Connection) -> int:
 
 
 def session_json(row: dict[str, Any]) -> dict[str, Any]:
-    """A session row for JSON: per-model usage decoded."""
+    """A harness_sessions row for JSON: per-model usage decoded, cost a number."""
     out = dict(row)
     usage = out.pop("model_usage", None)
     try:
         out["model_usage"] = json.loads(usage) if usage else {}
     except ValueError:
         out["model_usage"] = {}
+    out["cost_usd"] = float(row.get("cost_usd") or 0.0)
     return out

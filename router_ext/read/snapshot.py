@@ -12,6 +12,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from router_ext.read import sessions as queries
+from router_ext.read.analytics import tool_counts, tool_rows, top_errors
 from router_ext.read.windows import DAY_MS, day_start_ms, month_start_ms
 from router_ext.store.writer import Committed
 
@@ -34,12 +35,12 @@ def build_snapshot(engine: Any, idle_seconds: float) -> dict[str, Any]:
             "completed_24h": tasks["completed"],
             "failed_24h": tasks["failed"],
             "success_rate_24h": tasks["success_rate"],
-            "tool_usage_24h": queries.tool_usage(conn, day),
+            "tool_usage_24h": tool_rows(tool_counts(engine, day, now), limit=1000),
             "cost_usd": {"last_24h": queries.cost_since(conn, day),
                          "today": queries.cost_since(conn, day_start_ms()),
                          "month": queries.cost_since(conn, month_start_ms())},
             "tokens_24h": queries.tokens_since(conn, day),
-            "top_errors": queries.top_errors(conn, day),
+            "top_errors": top_errors(engine, day, limit=10),
             "hitl_pending": queries.hitl_pending(conn),
         }
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from router_ext_client.usage import ModelMap, ModelUsage
+from router_ext_client.usage import ModelUsage
 
 PRICE_FIELDS = ("input", "output", "cache_write_5m", "cache_write_1h", "cache_read")
 PER = 1_000_000
@@ -70,16 +70,6 @@ def canonical_name(model: str) -> str:
     return name
 
 
-@dataclass
-class Cost:
-    """The cost of a set of per-model usages."""
-
-    total_usd: float = 0.0
-    by_model: dict[str, float] = field(default_factory=dict)
-    # Models with no price and no cost of their own from the CLI: priced at 0.
-    unpriced: list[str] = field(default_factory=list)
-
-
 class PriceTable:
     """Prices by canonical model name."""
 
@@ -132,25 +122,3 @@ class PriceTable:
                 + (five + unsplit) * price.cache_write_5m
                 + hour * price.cache_write_1h
                 + usage.cache_read_input_tokens * price.cache_read) / PER
-
-    def cost(self, models: ModelMap, *, prefer_reported: bool = False) -> Cost:
-        """Cost of per-model usage.
-
-        A model's own reported cost (the CLI's costUSD) is used when the table has no price,
-        or always when `prefer_reported`. A model with neither costs 0 and is listed unpriced.
-        """
-        out = Cost()
-        for model, usage in models.items():
-            computed = self.model_cost(model, usage)
-            reported = usage.cost_usd
-            if reported is not None and (prefer_reported or computed is None):
-                value = reported
-            elif computed is not None:
-                value = computed
-            else:
-                value = 0.0
-                if not usage.is_empty():
-                    out.unpriced.append(model)
-            out.by_model[model] = value
-            out.total_usd += value
-        return out

@@ -17,9 +17,18 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from router_ext.errors import RouterExtError
 from router_ext.runtime import ReadyCallback, RouterExt, running
-from router_ext.web import dashboard, dashboard_api, health, ralph_control
+from router_ext.web import (
+    dashboard,
+    dashboard_api,
+    events,
+    health,
+    hitl,
+    hooks_http,
+    pai,
+    ralph_control,
+    stream_ws,
+)
 from router_ext.web.body import error_response
-from router_ext.web.events import all_routes as events_routes
 from router_ext.web.metrics_harness import routes as metrics_harness_routes
 from router_ext.web.prometheus import routes as prometheus_routes
 from router_ext.web.security import check_token
@@ -30,7 +39,11 @@ def build_routes(core: RouterExt) -> list[BaseRoute]:
     """Every router-ext route, in match order (usable for mounting into another app)."""
     routes: list[BaseRoute] = []
     routes += health.routes(core)
-    routes += events_routes(core)
+    routes += events.routes(core)  # the well-known dashboard's /events API
+    routes += hitl.routes(core)
+    routes += stream_ws.routes(core)
+    routes += hooks_http.routes(core)  # Claude Code HTTP hooks
+    routes += pai.routes(core)  # PAI and claude-mpm
     routes += metrics_harness_routes(core)
     routes += prometheus_routes(core)
     routes += snapshot_routes(core)

@@ -1,4 +1,4 @@
-"""Reading request bodies within a size limit, and JSON error responses."""
+"""Reading requests: bodies within a size limit, query parameters, and JSON error responses."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from router_ext.errors import InvalidInput, RouterExtError, TooLarge
+from router_ext.stream.bus import EventFilter
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -68,3 +69,24 @@ def list_param(request: Request, name: str) -> list[str]:
     for raw in request.query_params.getlist(name):
         values.extend(v for v in raw.split(",") if v)
     return values
+
+
+DEFAULT_LIMIT = 300  # events per page when a request does not say
+
+
+def request_filter(request: Request) -> EventFilter:
+    """The source_app / session_id / hook_event_type filter of a request's query string."""
+    return EventFilter.of(list_param(request, "source_app"), list_param(request, "session_id"),
+                          list_param(request, "hook_event_type"))
+
+
+MAX_ID = 2**53 - 1  # what SQLite, PostgreSQL BIGINT and JavaScript all hold exactly
+
+
+def event_id_param(request: Request) -> int:
+    """The `{event_id}` path parameter: ASCII digits, within MAX_ID."""
+    raw = request.path_params["event_id"]
+    # str.isdigit() also accepts digits such as '²', which int() refuses: ASCII only.
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 16 or int(raw) > MAX_ID:
+        raise InvalidInput(f"event id must be a positive integer, got {raw[:40]!r}", field="id")
+    return int(raw)

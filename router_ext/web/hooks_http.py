@@ -18,8 +18,8 @@ from starlette.routing import Route
 from router_ext.errors import InvalidInput, RouterExtError
 from router_ext.ingest.formats import from_claude_hook, held_permission_row
 from router_ext.runtime import RouterExt
+from router_ext.web.answers import ingest_one
 from router_ext.web.body import read_json
-from router_ext.web.events import ingest_one
 
 DEFAULT_SOURCE = "claude-code"
 PERMISSION_EVENT = "PermissionRequest"

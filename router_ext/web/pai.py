@@ -21,8 +21,8 @@ from router_ext.read.pai import PaiQueries
 from router_ext.read.reader import MAX_PAGE
 from router_ext.runtime import RouterExt
 from router_ext.stream.bus import EventFilter
+from router_ext.web.answers import store_and_answer
 from router_ext.web.body import int_param, list_param, read_json
-from router_ext.web.events import store_and_answer
 from router_ext.web.sse import resume_id, stream_response
 
 

@@ -26,8 +26,7 @@ from router_ext.records import to_api_json
 from router_ext.runtime import RouterExt
 from router_ext.stream.bus import BusClosed, SubscriberBehind
 from router_ext.stream.live import Heartbeat, follow
-from router_ext.web.body import int_param
-from router_ext.web.events import DEFAULT_LIMIT, request_filter
+from router_ext.web.body import DEFAULT_LIMIT, int_param, request_filter
 
 CLOSE_BEHIND = 4000
 CLOSE_BAD_REQUEST = 4400

@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from router_ext.sessions.pricing import PriceTable
+from router_ext.sessions.usage import cost_of, price
 from router_ext_client.usage import parse_result, read_transcript
 from tests.e2e.claude import ClaudeResult, ClaudeRunner
 from tests.support import ROOT, ServerProcess
@@ -110,7 +111,8 @@ def test_transcript_cost_matches_the_cli_within_one_percent(run: Any) -> None:
     assert cli.model == MODEL and cli.total_cost_usd
     [transcript] = [p for p in claude.transcripts() if p.stem == cli.session_id]
     usage = read_transcript(transcript)
-    cost = PriceTable.load().cost(usage.models).total_usd
+    price(usage.models, PriceTable.load())
+    cost = cost_of(usage.models)
     assert cost == pytest.approx(cli.total_cost_usd, rel=0.01)
     assert usage.models[MODEL].output_tokens == cli.models[MODEL].output_tokens
 
