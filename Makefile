@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 PROTOS := $(wildcard proto/router_ext/v1/*.proto)
 
-.PHONY: install install-test run test lint proto bench clean
+.PHONY: install install-test run test lint proto bench docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -44,3 +44,6 @@ bench: install-test
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+docs: install
+	$(BIN)/router-ext config --write-docs docs/configuration.md

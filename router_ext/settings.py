@@ -1,9 +1,15 @@
-"""Server settings, read from the environment and overridden by command-line options."""
+"""Server settings: each declared once, with its environment variable, default and meaning.
+
+:meth:`Settings.from_env` reads them, command-line options override them (:meth:`with_`), and
+docs/configuration.md is generated from the same declarations (`router-ext config --markdown`),
+so the code and the reference cannot drift apart.
+"""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, replace
+import typing
+from dataclasses import MISSING, Field, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -11,111 +17,77 @@ DEFAULT_DATABASE_URL = "sqlite:///data/router-ext.db"
 MIB = 1024 * 1024
 
 
-def _env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return int(raw)
-    except ValueError as exc:
-        raise SystemExit(f"{name} must be an integer, got {raw!r}") from exc
-
-
-def _env_float(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return float(raw)
-    except ValueError as exc:
-        raise SystemExit(f"{name} must be a number, got {raw!r}") from exc
-
-
-def _env_list(name: str, default: tuple[str, ...] = ()) -> tuple[str, ...]:
-    raw = os.environ.get(name)
-    if raw is None:
-        return default
-    return tuple(item.strip() for item in raw.split(",") if item.strip())
-
-
-def _env_bool(name: str, default: bool) -> bool:
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
-        return default
-    return raw.strip().lower() in {"1", "true", "yes", "on"}
+def setting(default: Any, env: str, meaning: str) -> Any:
+    """A settings field read from `env`, documented by `meaning`."""
+    return field(default=default, metadata={"env": env, "meaning": meaning})
 
 
 @dataclass(frozen=True)
 class Settings:
     """Everything the server can be told. Build with :meth:`from_env`, adjust with :meth:`with_`."""
 
-    host: str = "127.0.0.1"
-    http_port: int = 4000
-    grpc_port: int = 4317
-    database_url: str = DEFAULT_DATABASE_URL
-    # Largest accepted HTTP body or gRPC message.
-    max_body_bytes: int = MIB
-    # Bearer token for writes and reads; empty means no auth (loopback default).
-    token: str = ""
-    # Browser origins allowed by CORS; never a wildcard unless listed.
-    cors_origins: tuple[str, ...] = ()
-    # Writer: queue bound and largest batch per transaction.
-    write_queue_size: int = 100_000
-    write_batch_max: int = 2_000
-    # Per-subscriber live queue; a subscriber this far behind is cut off.
-    subscriber_queue_size: int = 10_000
-    # Idle streams get a heartbeat this often.
-    heartbeat_seconds: float = 15.0
-    # SQLite synchronous mode: NORMAL survives process crashes; FULL also power loss.
-    sqlite_synchronous: str = "NORMAL"
-    # Human in the loop.
-    hitl_default_timeout_seconds: float = 300.0
-    hitl_relay_allow_hosts: tuple[str, ...] = ()
-    hitl_relay_connect_timeout_seconds: float = 3.0
-    permission_hold_seconds: float = 120.0
-    permission_default: str = "deny"
-    # Sessions with no event for this long become abandoned.
-    session_idle_seconds: float = 3600.0
-    # Optional price table overriding the packaged one.
-    prices_path: str = ""
-    grpc_reflection: bool = True
+    host: str = setting("127.0.0.1", "ROUTER_EXT_HOST", "Address to bind (`--host`).")
+    http_port: int = setting(4000, "ROUTER_EXT_HTTP_PORT",
+                             "HTTP port, 0 for any free one (`--http-port`).")
+    grpc_port: int = setting(4317, "ROUTER_EXT_GRPC_PORT",
+                             "gRPC port, 0 for any free one (`--grpc-port`).")
+    database_url: str = setting(DEFAULT_DATABASE_URL, "DATABASE_URL",
+                                "`sqlite:///path` or `postgresql://...` (`--database-url`).")
+    max_body_bytes: int = setting(MIB, "ROUTER_EXT_MAX_BODY_BYTES",
+                                  "Largest accepted HTTP body or gRPC message.")
+    token: str = setting("", "ROUTER_EXT_TOKEN",
+                         "Bearer token for every API; empty means none (loopback default).")
+    cors_origins: tuple[str, ...] = setting(
+        (), "ROUTER_EXT_CORS_ORIGINS",
+        "Browser origins allowed by CORS, comma-separated; never a wildcard unless listed.")
+    write_queue_size: int = setting(100_000, "ROUTER_EXT_WRITE_QUEUE_SIZE",
+                                    "Rows the writer queues before it answers overloaded.")
+    write_batch_max: int = setting(2_000, "ROUTER_EXT_WRITE_BATCH_MAX",
+                                   "Largest batch of rows per transaction.")
+    subscriber_queue_size: int = setting(
+        10_000, "ROUTER_EXT_SUBSCRIBER_QUEUE_SIZE",
+        "Per-subscriber live queue; a subscriber this far behind is cut off with a resume id.")
+    heartbeat_seconds: float = setting(15.0, "ROUTER_EXT_HEARTBEAT_SECONDS",
+                                       "Idle streams get a heartbeat this often.")
+    sqlite_synchronous: str = setting(
+        "NORMAL", "ROUTER_EXT_SQLITE_SYNCHRONOUS",
+        "SQLite synchronous mode: `NORMAL` survives process crashes, `FULL` also power loss.")
+    hitl_default_timeout_seconds: float = setting(
+        300.0, "ROUTER_EXT_HITL_TIMEOUT_SECONDS",
+        "How long a human-in-the-loop request waits when it names no timeout.")
+    hitl_relay_allow_hosts: tuple[str, ...] = setting(
+        (), "ROUTER_EXT_HITL_RELAY_ALLOW_HOSTS",
+        "Hosts besides loopback that answers may be relayed to, comma-separated.")
+    hitl_relay_connect_timeout_seconds: float = setting(
+        3.0, "ROUTER_EXT_HITL_RELAY_TIMEOUT_SECONDS", "Connect timeout of the answer relay.")
+    permission_hold_seconds: float = setting(
+        120.0, "ROUTER_EXT_PERMISSION_HOLD_SECONDS",
+        "How long a Claude Code HTTP PermissionRequest is held open for a person's answer.")
+    permission_default: str = setting("deny", "ROUTER_EXT_PERMISSION_DEFAULT",
+                                      "Decision for a held PermissionRequest nobody answered.")
+    session_idle_seconds: float = setting(
+        3600.0, "ROUTER_EXT_SESSION_IDLE_SECONDS",
+        "A running session with no event for this long becomes `abandoned`.")
+    prices_path: str = setting("", "ROUTER_EXT_PRICES",
+                               "JSON price table that overrides the packaged one.")
+    grpc_reflection: bool = setting(True, "ROUTER_EXT_GRPC_REFLECTION",
+                                    "Serve gRPC server reflection.")
+    dashboard_dir: str = setting("", "ROUTER_EXT_DASHBOARD_DIR",
+                                 "Folder holding the dashboard's `index.html`; by default the "
+                                 "one shipped with the package.")
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_env(cls) -> Settings:
-        """Read every ROUTER_EXT_* variable (and DATABASE_URL)."""
-        return cls(
-            host=os.environ.get("ROUTER_EXT_HOST", cls.host),
-            http_port=_env_int("ROUTER_EXT_HTTP_PORT", cls.http_port),
-            grpc_port=_env_int("ROUTER_EXT_GRPC_PORT", cls.grpc_port),
-            database_url=os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
-            max_body_bytes=_env_int("ROUTER_EXT_MAX_BODY_BYTES", cls.max_body_bytes),
-            token=os.environ.get("ROUTER_EXT_TOKEN", ""),
-            cors_origins=_env_list("ROUTER_EXT_CORS_ORIGINS"),
-            write_queue_size=_env_int("ROUTER_EXT_WRITE_QUEUE_SIZE", cls.write_queue_size),
-            write_batch_max=_env_int("ROUTER_EXT_WRITE_BATCH_MAX", cls.write_batch_max),
-            subscriber_queue_size=_env_int(
-                "ROUTER_EXT_SUBSCRIBER_QUEUE_SIZE", cls.subscriber_queue_size
-            ),
-            heartbeat_seconds=_env_float("ROUTER_EXT_HEARTBEAT_SECONDS", cls.heartbeat_seconds),
-            sqlite_synchronous=os.environ.get("ROUTER_EXT_SQLITE_SYNCHRONOUS", "NORMAL").upper(),
-            hitl_default_timeout_seconds=_env_float(
-                "ROUTER_EXT_HITL_TIMEOUT_SECONDS", cls.hitl_default_timeout_seconds
-            ),
-            hitl_relay_allow_hosts=_env_list("ROUTER_EXT_HITL_RELAY_ALLOW_HOSTS"),
-            hitl_relay_connect_timeout_seconds=_env_float(
-                "ROUTER_EXT_HITL_RELAY_TIMEOUT_SECONDS", cls.hitl_relay_connect_timeout_seconds
-            ),
-            permission_hold_seconds=_env_float(
-                "ROUTER_EXT_PERMISSION_HOLD_SECONDS", cls.permission_hold_seconds
-            ),
-            permission_default=os.environ.get("ROUTER_EXT_PERMISSION_DEFAULT", "deny"),
-            session_idle_seconds=_env_float(
-                "ROUTER_EXT_SESSION_IDLE_SECONDS", cls.session_idle_seconds
-            ),
-            prices_path=os.environ.get("ROUTER_EXT_PRICES", ""),
-            grpc_reflection=_env_bool("ROUTER_EXT_GRPC_REFLECTION", True),
-        )
+    def from_env(cls, environ: typing.Mapping[str, str] | None = None) -> Settings:
+        """Read every declared variable; unset or empty ones keep their defaults."""
+        env = os.environ if environ is None else environ
+        values = {}
+        for f in declared():
+            raw = env.get(f.metadata["env"])
+            if raw is not None and raw.strip() != "":
+                values[f.name] = _parse(f, raw)
+        settings = cls(**values)
+        return replace(settings, sqlite_synchronous=settings.sqlite_synchronous.upper())
 
     def with_(self, **changes: Any) -> Settings:
         """A copy with the given fields changed; None values are ignored."""
@@ -132,3 +104,39 @@ class Settings:
             return None
         path = self.database_url.split(":///", 1)[-1]
         return None if path in ("", ":memory:") else Path(path)
+
+
+def declared() -> list[Field[Any]]:
+    """The settings that have an environment variable, in declaration order."""
+    return [f for f in fields(Settings) if "env" in f.metadata]
+
+
+def _kind(f: Field[Any]) -> Any:
+    hint = typing.get_type_hints(Settings)[f.name]
+    return tuple if typing.get_origin(hint) is tuple else hint
+
+
+def _parse(f: Field[Any], raw: str) -> Any:
+    kind, name = _kind(f), f.metadata["env"]
+    if kind is tuple:
+        return tuple(item.strip() for item in raw.split(",") if item.strip())
+    if kind is bool:
+        return raw.strip().lower() in {"1", "true", "yes", "on"}
+    if kind in (int, float):
+        try:
+            return kind(raw)
+        except ValueError:
+            word = "an integer" if kind is int else "a number"
+            raise SystemExit(f"router-ext: {name} must be {word}, got {raw!r}") from None
+    return raw
+
+
+def default_text(f: Field[Any]) -> str:
+    """A field's default as the docs show it."""
+    value = f.default if f.default is not MISSING else None
+    if value in ("", (), None):
+        return "none"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return f"`{value}`"
+
