@@ -1,0 +1,239 @@
+"""follow(): replay from the database, then live from the bus, exactly once and in id order."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, event
+
+from router_ext.ingest.normalize import build_row
+from router_ext.read.reader import Reader
+from router_ext.records import Row, StoredEvent
+from router_ext.store.writer import Writer
+from router_ext.stream import live
+from router_ext.stream.bus import Bus, BusClosed, EventFilter, SubscriberBehind
+from router_ext.stream.live import Heartbeat, follow
+
+pytestmark = [pytest.mark.anyio, pytest.mark.timeout(20)]
+Stream = AsyncIterator[StoredEvent | Heartbeat]
+
+
+def ev(uid: str, session: str = "s1", source: str = "app") -> Row:
+    return build_row(source_app=source, session_id=session, hook_event_type="Notification",
+                     payload={"uid": uid}, event_uid=uid)
+
+
+@pytest.fixture
+def bus(writer: Writer) -> Bus:
+    """The bus fed by the writer's commits, as the runtime wires it for SQLite."""
+    b = Bus(1000)
+    writer.listeners.append(b.publish)
+    return b
+
+
+@pytest.fixture
+def reader(reader_engine: Engine) -> Reader:
+    return Reader(reader_engine)
+
+
+async def take(stream: Stream, n: int) -> list[StoredEvent | Heartbeat]:
+    return [await asyncio.wait_for(anext(stream), 10) for _ in range(n)]
+
+
+async def take_ids(stream: Stream, n: int) -> list[int]:
+    out = []
+    for item in await take(stream, n):
+        assert isinstance(item, StoredEvent), item
+        out.append(item.id)
+    return out
+
+
+async def insert(writer: Writer, *uids: str, session: str = "s1") -> list[int]:
+    return [a.id for a in await writer.insert([ev(u, session) for u in uids])]
+
+
+async def until_subscribed(bus: Bus, stream: Stream) -> asyncio.Future[Any]:
+    """Start pulling the next item, and return once the stream listens to the bus."""
+    pending = asyncio.ensure_future(anext(stream))
+    deadline = time.monotonic() + 10
+    while not bus.count():
+        assert time.monotonic() < deadline, "the stream never subscribed"
+        await asyncio.sleep(0.001)
+    return pending
+
+
+async def test_replay_then_live_without_gap(writer: Writer, bus: Bus, reader: Reader) -> None:
+    await insert(writer, *(f"old{n}" for n in range(5)))
+    stream = follow(reader, bus, EventFilter(), after_id=0, live_from_id=writer.last_id)
+    assert await take_ids(stream, 5) == [1, 2, 3, 4, 5]
+    await insert(writer, "new1", "new2")
+    await insert(writer, "new3")
+    assert await take_ids(stream, 3) == [6, 7, 8]
+    assert bus.count() == 1
+    await stream.aclose()  # type: ignore[attr-defined]
+    assert bus.count() == 0
+
+
+@pytest.fixture
+async def commits_during_replay(reader_engine: Engine,
+                                writer: Writer) -> AsyncIterator[list[str]]:
+    """Commit events through the writer at exact moments of the replay queries.
+
+    1st replay query, after it read its snapshot: "A" commits and is published while the
+    stream is not subscribed yet (only the second replay can find it).
+    2nd query, before its snapshot: "B" commits; it is both replayed and queued on the bus.
+    2nd query, after its snapshot: "C" commits; only the bus has it.
+    """
+    loop = asyncio.get_running_loop()
+    fired: list[str] = []
+    calls = {"before": 0, "after": 0}
+    plan = {("after", 1): "A", ("before", 2): "B", ("after", 2): "C"}
+
+    def commit(uid: str) -> None:
+        asyncio.run_coroutine_threadsafe(writer.insert([ev(uid)]), loop).result(10)
+        fired.append(uid)
+
+    def on(moment: str) -> Any:
+        def hook(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+            if "FROM events" not in statement or "ORDER BY events.id" not in statement:
+                return
+            calls[moment] += 1
+            uid = plan.get((moment, calls[moment]))
+            if uid is not None:
+                commit(uid)
+        return hook
+
+    before, after = on("before"), on("after")
+    event.listen(reader_engine, "before_cursor_execute", before)
+    event.listen(reader_engine, "after_cursor_execute", after)
+    yield fired
+    event.remove(reader_engine, "before_cursor_execute", before)
+    event.remove(reader_engine, "after_cursor_execute", after)
+
+
+async def test_events_committed_during_replay_arrive_once_in_order(
+        writer: Writer, bus: Bus, reader: Reader, commits_during_replay: list[str]) -> None:
+    await insert(writer, *(f"old{n}" for n in range(5)))
+    stream = follow(reader, bus, EventFilter(), after_id=0, live_from_id=writer.last_id)
+    got = await take(stream, 8)
+    assert commits_during_replay == ["A", "B", "C"]
+    assert [(e.id, e.row["event_uid"]) for e in got if isinstance(e, StoredEvent)] == [
+        (1, "old0"), (2, "old1"), (3, "old2"), (4, "old3"), (5, "old4"),
+        (6, "A"), (7, "B"), (8, "C")]
+    await insert(writer, "D")
+    assert await take_ids(stream, 1) == [9]
+    await stream.aclose()  # type: ignore[attr-defined]
+
+
+async def test_steady_writes_across_many_replay_pages(
+        writer: Writer, bus: Bus, reader: Reader, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(live, "REPLAY_PAGE", 7)  # many page boundaries, each a seam
+    await insert(writer, *(f"old{n}" for n in range(40)))
+    total = 240
+
+    async def produce() -> None:
+        for n in range(total - 40):
+            await writer.insert([ev(f"live{n}")])
+            await asyncio.sleep(0)
+
+    producer = asyncio.ensure_future(produce())
+    stream = follow(reader, bus, EventFilter(), after_id=0, live_from_id=writer.last_id)
+    got = await take_ids(stream, total)
+    await producer
+    assert got == list(range(1, total + 1))
+    await stream.aclose()  # type: ignore[attr-defined]
+
+
+async def test_resume_after_an_id_replays_only_what_follows(writer: Writer, bus: Bus,
+                                                            reader: Reader) -> None:
+    await insert(writer, *(f"e{n}" for n in range(10)))
+    stream = follow(reader, bus, EventFilter(), after_id=4, live_from_id=writer.last_id)
+    assert await take_ids(stream, 6) == [5, 6, 7, 8, 9, 10]
+    await stream.aclose()  # type: ignore[attr-defined]
+    up_to_date = follow(reader, bus, EventFilter(), after_id=10, live_from_id=10)
+    pending = await until_subscribed(bus, up_to_date)
+    await insert(writer, "e10")
+    assert (await asyncio.wait_for(pending, 10)).id == 11
+    await up_to_date.aclose()  # type: ignore[attr-defined]
+
+
+async def test_live_only_skips_history(writer: Writer, bus: Bus, reader: Reader) -> None:
+    await insert(writer, "h1", "h2", "h3")
+    stream = follow(reader, bus, EventFilter(), after_id=None, live_from_id=writer.last_id)
+    pending = await until_subscribed(bus, stream)
+    await insert(writer, "now")
+    first = await asyncio.wait_for(pending, 10)
+    assert isinstance(first, StoredEvent) and (first.id, first.row["event_uid"]) == (4, "now")
+    await stream.aclose()  # type: ignore[attr-defined]
+
+
+async def test_filters_apply_to_replay_and_live(writer: Writer, bus: Bus,
+                                                reader: Reader) -> None:
+    await writer.insert([ev("a1", "mine"), ev("b1", "theirs"), ev("a2", "mine")])
+    flt = EventFilter.of(session_ids=["mine"])
+    stream = follow(reader, bus, flt, after_id=0, live_from_id=writer.last_id)
+    assert await take_ids(stream, 2) == [1, 3]
+    await writer.insert([ev("b2", "theirs"), ev("a3", "mine"), ev("c1", "mine", "other")])
+    assert await take_ids(stream, 2) == [5, 6]
+    await stream.aclose()  # type: ignore[attr-defined]
+
+
+async def test_updates_pass_through_and_do_not_move_the_cursor(writer: Writer, bus: Bus,
+                                                               reader: Reader) -> None:
+    await insert(writer, "u1", "u2")
+    stream = follow(reader, bus, EventFilter(), after_id=0, live_from_id=2)
+    assert await take_ids(stream, 2) == [1, 2]
+    pending = await until_subscribed(bus, stream)
+    old = await reader.event(1)
+    assert old is not None
+    bus.publish([StoredEvent(old, "update")])  # as Writer.run announces a changed row
+    await insert(writer, "u3")
+    got = [await asyncio.wait_for(pending, 10), *await take(stream, 1)]
+    assert [(e.kind, e.id) for e in got if isinstance(e, StoredEvent)] == [
+        ("update", 1), ("event", 3)]
+    await stream.aclose()  # type: ignore[attr-defined]
+
+
+async def test_idle_stream_heartbeats_with_its_cursor(writer: Writer, bus: Bus,
+                                                      reader: Reader) -> None:
+    await insert(writer, "x", "y")
+    stream = follow(reader, bus, EventFilter(), after_id=0, live_from_id=2,
+                    heartbeat_seconds=0.01)
+    await take_ids(stream, 2)
+    assert await take(stream, 1) == [Heartbeat(2)]
+    await stream.aclose()  # type: ignore[attr-defined]
+
+
+async def test_a_slow_stream_is_cut_off_and_resumes_without_loss(writer: Writer, bus: Bus,
+                                                                 reader: Reader) -> None:
+    stream = follow(reader, bus, EventFilter(), after_id=None, live_from_id=0, queue_size=2)
+    pending = await until_subscribed(bus, stream)
+    await insert(writer, *(f"s{n}" for n in range(6)))  # one publish of 6 into a queue of 2
+    first = await asyncio.wait_for(pending, 10)
+    assert first.id == 1 and await take_ids(stream, 1) == [2]
+    with pytest.raises(SubscriberBehind) as behind:
+        await take(stream, 1)
+    assert behind.value.resume_after_id == 2
+    assert bus.count() == 0
+    resumed = follow(reader, bus, EventFilter(), after_id=behind.value.resume_after_id,
+                     live_from_id=writer.last_id)
+    assert await take_ids(resumed, 4) == [3, 4, 5, 6]
+    await resumed.aclose()  # type: ignore[attr-defined]
+
+
+async def test_bus_close_ends_the_stream_with_its_cursor(writer: Writer, bus: Bus,
+                                                         reader: Reader) -> None:
+    await insert(writer, "c1", "c2", "c3")
+    stream = follow(reader, bus, EventFilter(), after_id=1, live_from_id=3)
+    assert await take_ids(stream, 2) == [2, 3]
+    pending = asyncio.ensure_future(anext(stream))
+    await asyncio.sleep(0.01)
+    bus.close()
+    with pytest.raises(BusClosed) as closed:
+        await asyncio.wait_for(pending, 10)
+    assert closed.value.resume_after_id == 3
+    assert bus.count() == 0
