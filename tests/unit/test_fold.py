@@ -13,10 +13,10 @@ from sqlalchemy import Connection, Engine, text
 from router_ext.errors import InvalidInput, Unavailable
 from router_ext.ingest.metric_body import from_metric_dict
 from router_ext.ingest.normalize import from_events_body
-from router_ext.records import Row
-from router_ext.sessions.fold import NOTE, SessionFold
+from router_ext.records import Row, SessionNote
+from router_ext.sessions.fold import SessionFold
 from router_ext.sessions.pricing import PriceTable
-from router_ext.store.writer import Writer
+from router_ext.store.writer import Committed, Writer
 from tests.unit.conftest import Query
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(20)]
@@ -69,7 +69,7 @@ def a_session(session: str) -> list[Row]:
 async def writer(engine: Engine) -> AsyncIterator[Writer]:
     """A writer with the fold as its batch hook, as sessions.install wires it."""
     w = Writer(engine, max_queue=10_000, batch_max=500)
-    w.batch_hooks.append(SessionFold(PriceTable.load()))
+    w.in_transaction = SessionFold(PriceTable.load())
     await w.start()
     yield w
     await w.stop()
@@ -280,29 +280,33 @@ async def test_loop_and_request_metrics_make_no_session(writer: Writer, query: Q
 
 
 async def test_fold_notes_reach_the_commit_listeners(writer: Writer) -> None:
-    notes: list[dict[str, Any]] = []
-    writer.listeners.append(
-        lambda events: notes.extend(e.row.get(NOTE, {}) for e in events))
-    await writer.insert([hook("n", "SessionStart", 0), hook("n", "PostToolUse", 1),
-                         hook("n", "Stop", 2, router_ext_usage=USAGE),
-                         hook("n", "SessionEnd", 4)])
+    batches: list[Committed] = []
+    writer.listeners.append(batches.append)
+    first = [hook("n", "SessionStart", 0), hook("n", "PostToolUse", 1),
+             hook("n", "Stop", 2, router_ext_usage=USAGE), hook("n", "SessionEnd", 4)]
+    await writer.insert(first)
     await writer.insert([hook("n2", "Stop", 1, router_ext_usage={
         "models": {"mystery-model": {"input_tokens": 10}}})])
-    start, tool, stop, end, unknown = notes
-    assert start == {"session_source": "interactive", "started": True}
-    assert tool == stop == {"session_source": "interactive"}
-    assert (end["ended"], end["duration_s"]) == ("completed", 4.0)
-    assert end["usage"][SONNET]["input_tokens"] == 1000
-    assert end["usage"][SONNET]["cost_usd"] == pytest.approx(USAGE_COST)
-    assert unknown["unpriced"] == ["mystery-model"]
+    done, unknown = (b.notes for b in batches)
+    assert done is not None and unknown is not None
+    start, tool, stop, end = (done.sessions[row["event_uid"]] for row in first)
+    assert start == SessionNote("interactive", started=True)
+    assert tool == stop == SessionNote("interactive")
+    assert (end.ended, end.duration_s) == ("completed", 4.0)
+    assert done.usage[SONNET]["input_tokens"] == 1000
+    assert done.usage[SONNET]["cost_usd"] == pytest.approx(USAGE_COST)
+    assert unknown.unpriced == ["mystery-model"]
 
 
 async def test_fold_stays_in_the_insert_transaction(engine: Engine, query: Query) -> None:
+    fold = SessionFold(PriceTable.load())
+
     def fail_after_fold(conn: Connection, rows: list[Row]) -> None:
-        raise RuntimeError("a later hook failed")
+        fold(conn, rows)
+        raise RuntimeError("a later step failed")
 
     writer = Writer(engine, max_queue=100, batch_max=100)
-    writer.batch_hooks.extend([SessionFold(PriceTable.load()), fail_after_fold])
+    writer.in_transaction = fail_after_fold
     await writer.start()
     try:
         with pytest.raises(Unavailable):

@@ -31,7 +31,7 @@ def ev(uid: str, session: str = "s1", source: str = "app") -> Row:
 def bus(writer: Writer) -> Bus:
     """The bus fed by the writer's commits, as the runtime wires it for SQLite."""
     b = Bus(1000)
-    writer.listeners.append(b.publish)
+    writer.listeners.append(lambda batch: b.publish(batch.events))
     return b
 
 

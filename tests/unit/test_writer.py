@@ -12,7 +12,7 @@ from sqlalchemy import Connection, Engine, text
 from router_ext.errors import InvalidInput, Overloaded, Unavailable
 from router_ext.ingest.normalize import build_row, from_events_body
 from router_ext.records import Row, StoredEvent
-from router_ext.store.writer import Ack, Writer
+from router_ext.store.writer import Ack, Committed, Writer
 from tests.unit.conftest import Query
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(20)]
@@ -48,7 +48,7 @@ async def held_writer(engine: Engine, *, max_queue: int,
     """A started writer whose first insert ("held") waits inside its transaction."""
     writer = Writer(engine, max_queue=max_queue, batch_max=batch_max)
     gate = Gate()
-    writer.batch_hooks.append(gate)
+    writer.in_transaction = gate
     await writer.start()
     held = asyncio.ensure_future(writer.insert([ev("held")]))
     await gate.wait_entered()
@@ -58,7 +58,7 @@ async def held_writer(engine: Engine, *, max_queue: int,
 async def test_concurrent_inserts_share_transactions_and_each_caller_gets_its_acks(
         writer: Writer, query: Query) -> None:
     sizes: list[int] = []
-    writer.batch_hooks.append(lambda conn, rows: sizes.append(len(rows)))
+    writer.in_transaction = lambda conn, rows: sizes.append(len(rows))
     # Callers of 1, 2 and 3 rows, all submitted before the writer runs.
     batches = [[ev(f"c{n}-{k}") for k in range(n % 3 + 1)] for n in range(60)]
     results = await asyncio.gather(*(writer.insert(rows) for rows in batches))
@@ -79,7 +79,7 @@ async def test_concurrent_inserts_share_transactions_and_each_caller_gets_its_ac
 async def test_batch_max_bounds_each_transaction(engine: Engine) -> None:
     writer = Writer(engine, max_queue=1000, batch_max=10)
     sizes: list[int] = []
-    writer.batch_hooks.append(lambda conn, rows: sizes.append(len(rows)))
+    writer.in_transaction = lambda conn, rows: sizes.append(len(rows))
     await writer.start()
     try:
         await asyncio.gather(*(writer.insert([ev(f"b{n}")]) for n in range(45)))
@@ -103,7 +103,7 @@ async def test_ack_means_the_row_is_readable_from_another_connection(
 async def test_duplicate_inside_one_batch_is_acked_with_the_original_id(
         writer: Writer, query: Query) -> None:
     seen: list[int] = []
-    writer.listeners.append(lambda events: seen.extend(e.id for e in events))
+    writer.listeners.append(lambda batch: seen.extend(e.id for e in batch.events))
     one, two, three = await asyncio.gather(
         writer.insert([ev("same", v=1)]), writer.insert([ev("other")]),
         writer.insert([ev("same", v=2), ev("same", v=3)]))
@@ -119,8 +119,8 @@ async def test_duplicate_across_batches_is_acked_and_announces_nothing(
         writer: Writer, query: Query) -> None:
     hooked: list[Row] = []
     announced: list[StoredEvent] = []
-    writer.batch_hooks.append(lambda conn, rows: hooked.extend(rows))
-    writer.listeners.append(announced.extend)
+    writer.in_transaction = lambda conn, rows: hooked.extend(rows)
+    writer.listeners.append(lambda batch: announced.extend(batch.events))
     (first,) = await writer.insert([ev("retry")])
     (again,) = await writer.insert([ev("retry", changed=True)])
     assert again.id == first.id and again.duplicate and not first.duplicate
@@ -132,11 +132,11 @@ async def test_duplicate_across_batches_is_acked_and_announces_nothing(
 async def test_a_failing_listener_fails_no_caller_and_stops_nothing(writer: Writer) -> None:
     after: list[int] = []
 
-    def broken(events: list[StoredEvent]) -> None:
+    def broken(batch: Committed) -> None:
         raise RuntimeError("listener bug")
 
     writer.listeners[:0] = [broken]
-    writer.listeners.append(lambda events: after.extend(e.id for e in events))
+    writer.listeners.append(lambda batch: after.extend(e.id for e in batch.events))
     first = await writer.insert([ev("l1"), ev("l2")])
     second = await writer.insert([ev("l3")])
     assert [a.id for a in first + second] == [1, 2, 3]
@@ -151,8 +151,8 @@ async def test_a_failing_batch_hook_rolls_the_batch_back_and_the_writer_goes_on(
         if any(r["event_uid"].startswith("poison") for r in rows):
             raise ValueError("fold failed")
 
-    writer.batch_hooks.append(refuse_poison)
-    writer.listeners.append(lambda events: announced.extend(e.id for e in events))
+    writer.in_transaction = refuse_poison
+    writer.listeners.append(lambda batch: announced.extend(e.id for e in batch.events))
     (ok,) = await writer.insert([ev("ok")])
     results = await asyncio.gather(writer.insert([ev("poison")]), writer.insert([ev("fine")]),
                                    return_exceptions=True)
@@ -213,7 +213,7 @@ async def test_stop_commits_everything_queued_then_refuses(engine: Engine,
 async def test_run_executes_in_queue_order_and_announces_updates(writer: Writer,
                                                                 query: Query) -> None:
     announced: list[tuple[str, int]] = []
-    writer.listeners.append(lambda events: announced.extend((e.kind, e.id) for e in events))
+    writer.listeners.append(lambda batch: announced.extend((e.kind, e.id) for e in batch.events))
 
     def mark(conn: Connection) -> tuple[Any, list[Row]]:
         conn.execute(text("UPDATE events SET summary = 'marked' WHERE id = 1"))
