@@ -25,7 +25,7 @@ from pathlib import Path
 from common import ROOT, bench_server, percentile  # type: ignore[import-not-found]
 
 HOOK = ROOT / "hooks" / "router_ext_hook.py"
-TRANSCRIPT = ROOT.parent / "shared" / "fixtures" / "claude-code-2.1.328" / "transcript.jsonl"
+TRANSCRIPT = ROOT / "tests" / "fixtures" / "claude-code-2.1.328" / "transcript.jsonl"
 
 
 def event(name: str, session: str, **extra: object) -> bytes:

@@ -7,6 +7,7 @@ import importlib
 import sys
 
 from router_ext._version import __version__
+from router_ext.settings import SettingError
 
 # Imported lazily by name so `router-ext --help` stays fast.
 COMMANDS = ("serve", "config", "tail", "emit", "spool", "hooks", "importer")
@@ -34,6 +35,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.run(args) or 0)
+    except SettingError as exc:  # a malformed variable: one line naming it, no traceback
+        print(f"router-ext: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
 

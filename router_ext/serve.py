@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import ctypes.util
+import errno
 import gc
 import logging
 import socket
@@ -12,13 +13,38 @@ import sys
 from types import FrameType
 
 import uvicorn
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from router_ext.runtime import RouterExt
 from router_ext.settings import Settings
+from router_ext.store.db import make_engine, ping
 from router_ext.web.app import create_app
 
 log = logging.getLogger(__name__)
 M_ARENA_MAX = -8  # mallopt parameter number in glibc's malloc.h
+HOST_SETTING = "ROUTER_EXT_HOST or --host"
+DATABASE_SETTING = "DATABASE_URL or --database-url"
+BACKENDS = ("sqlite", "postgres", "postgresql")
+
+
+class StartupError(Exception):
+    """The server cannot start; the message names the problem and the setting that fixes it."""
+
+
+def _reason(exc: BaseException) -> str:
+    """An error's first line, as it reads inside parentheses."""
+    text = (getattr(exc, "strerror", None) or str(getattr(exc, "orig", None) or exc)).strip()
+    first = text.splitlines()[0] if text else type(exc).__name__
+    return first[:1].lower() + first[1:]
+
+
+def _listen_error(what: str, host: str, port: int, setting: str, exc: OSError) -> StartupError:
+    if isinstance(exc, socket.gaierror) or exc.errno == errno.EADDRNOTAVAIL:
+        setting = HOST_SETTING  # the address, not the port, is what is wrong
+    shown = f"[{host}]" if ":" in host else host
+    return StartupError(f"cannot listen for {what} on {shown}:{port} ({_reason(exc)}); "
+                        f"set {setting}")
 
 
 def bind_http(host: str, port: int) -> socket.socket:
@@ -60,6 +86,67 @@ def freeze_startup_heap() -> None:
     gc.freeze()
 
 
+def listen_http(settings: Settings) -> socket.socket:
+    """The bound HTTP socket, or a StartupError naming the port setting."""
+    try:
+        return bind_http(settings.host, settings.http_port)
+    except OSError as exc:
+        raise _listen_error("HTTP", settings.host, settings.http_port,
+                            "ROUTER_EXT_HTTP_PORT or --http-port", exc) from None
+
+
+def check_grpc_port(settings: Settings) -> None:
+    """Bind and release the gRPC port, so a taken one is reported before anything starts.
+
+    gRPC itself binds later, inside the app's startup, where a failure is a traceback.
+    """
+    if settings.grpc_port == 0:
+        return
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gRPC binds
+            probe.bind((settings.host, settings.grpc_port))
+    except OSError as exc:
+        raise _listen_error("gRPC", settings.host, settings.grpc_port,
+                            "ROUTER_EXT_GRPC_PORT or --grpc-port", exc) from None
+
+
+def check_database(settings: Settings) -> None:
+    """Open the database once: a bad URL, a missing driver or an unwritable folder is one line."""
+    url = settings.database_url
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        parsed = None
+    if parsed is None or parsed.get_backend_name() not in BACKENDS:
+        scheme = url.split("://", 1)[0] if "://" in url else "no scheme"  # never echo a password
+        raise StartupError(f"unsupported database URL ({scheme}): use sqlite:///PATH or "
+                           f"postgresql://USER@HOST/DB; set {DATABASE_SETTING}")
+    try:
+        engine = make_engine(settings, writer=True)
+    except ImportError as exc:
+        raise StartupError(f"no database driver for {parsed.get_backend_name()} ({exc.name} is not "
+                           f"installed: pip install 'router-ext[postgres]'); "
+                           f"set {DATABASE_SETTING}") from None
+    except OSError as exc:  # the SQLite file's folder cannot be created
+        raise StartupError(f"cannot create the database folder {exc.filename} ({_reason(exc)}); "
+                           f"set {DATABASE_SETTING}") from None
+    try:
+        ping(engine)
+    except SQLAlchemyError as exc:
+        path = settings.sqlite_path()
+        if path is None:
+            shown, why = parsed.render_as_string(hide_password=True), _reason(exc)
+        else:  # SQLite creates the file and its journal beside it
+            shown = str(path)
+            why = f"{_reason(exc)}; its folder {path.parent.resolve()} must be writable"
+        raise StartupError(f"cannot open the database {shown} ({why}); "
+                           f"set {DATABASE_SETTING}") from None
+    finally:
+        engine.dispose()
+
+
 def _announce(host: str, http_port: int, grpc_port: int) -> None:
     freeze_startup_heap()  # startup is complete: what exists now lives as long as we do
     # The first line is machine-readable: tests and scripts parse it to find the ports.
@@ -69,8 +156,18 @@ def _announce(host: str, http_port: int, grpc_port: int) -> None:
 
 
 async def serve(settings: Settings) -> None:
-    """Serve until SIGINT or SIGTERM, then shut down gracefully (drain, end streams)."""
-    sock = bind_http(settings.host, settings.http_port)
+    """Serve until SIGINT or SIGTERM, then shut down gracefully (drain, end streams).
+
+    Raises StartupError, before anything is served, when a port is taken or the database
+    cannot be opened.
+    """
+    sock = listen_http(settings)
+    try:
+        check_grpc_port(settings)
+        check_database(settings)
+    except StartupError:
+        sock.close()
+        raise
     settings = settings.with_(http_port=sock.getsockname()[1])
     core = RouterExt(settings)
     app = create_app(core, grpc_port=settings.grpc_port, on_ready=_announce)

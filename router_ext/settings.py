@@ -17,6 +17,10 @@ DEFAULT_DATABASE_URL = "sqlite:///data/router-ext.db"
 MIB = 1024 * 1024
 
 
+class SettingError(ValueError):
+    """A variable's value cannot be used; the message names the variable."""
+
+
 def setting(default: Any, env: str, meaning: str) -> Any:
     """A settings field read from `env`, documented by `meaning`."""
     return field(default=default, metadata={"env": env, "meaning": meaning})
@@ -127,7 +131,7 @@ def _parse(f: Field[Any], raw: str) -> Any:
             return kind(raw)
         except ValueError:
             word = "an integer" if kind is int else "a number"
-            raise SystemExit(f"router-ext: {name} must be {word}, got {raw!r}") from None
+            raise SettingError(f"{name} must be {word}, got {raw!r}") from None
     return raw
 
 

@@ -18,8 +18,7 @@ import grpc
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
-FIXTURES = SHARED / "fixtures"
+FIXTURES = ROOT / "tests" / "fixtures"  # in the repository: a fresh clone tests on its own
 STARTUP_SECONDS = 30
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
-from router_ext.settings import Settings
+from router_ext.settings import SettingError, Settings
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -23,12 +24,23 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Start serving; returns when the server stops."""
+    """Serve until stopped; 2 with one line on stderr (no traceback) when it cannot start."""
+    from router_ext.serve import StartupError
     from router_ext.serve import run as serve_forever
 
-    settings = Settings.from_env().with_(
-        host=args.host, http_port=args.http_port, grpc_port=args.grpc_port,
-        database_url=args.database_url,
-    )
-    serve_forever(settings)
+    try:
+        settings = Settings.from_env()
+    except SettingError as exc:  # a malformed ROUTER_EXT_* value; the message names it
+        return _refuse(str(exc))
+    settings = settings.with_(host=args.host, http_port=args.http_port,
+                              grpc_port=args.grpc_port, database_url=args.database_url)
+    try:
+        serve_forever(settings)
+    except StartupError as exc:
+        return _refuse(str(exc))
     return 0
+
+
+def _refuse(message: str) -> int:
+    print(f"router-ext: {message}", file=sys.stderr, flush=True)
+    return 2

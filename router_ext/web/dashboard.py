@@ -2,12 +2,14 @@
 
 The UI is plain files (no build step). They are found, in order, in the folder named by
 `ROUTER_EXT_DASHBOARD_DIR`, in `dashboard/` beside the package (a source checkout or an
-editable install), or in `router_ext/web/static/dashboard/` (a wheel that bundles them).
+editable install), or where an installed wheel put them: `<prefix>/share/router-ext/dashboard/`
+(pyproject.toml's data-files), located through the distribution's RECORD so any install
+scheme (venv, --user, system) works.
 """
 
 from __future__ import annotations
 
-import os
+from importlib import metadata
 from pathlib import Path
 
 from starlette.requests import Request
@@ -18,8 +20,9 @@ from starlette.types import Scope
 
 from router_ext.runtime import RouterExt
 
-_PACKAGE = Path(__file__).resolve().parent
-CANDIDATES = (_PACKAGE.parent.parent / "dashboard", _PACKAGE / "static" / "dashboard")
+CHECKOUT = Path(__file__).resolve().parent.parent.parent / "dashboard"
+DISTRIBUTION = "router-ext"
+INSTALLED_INDEX = "share/router-ext/dashboard/index.html"  # as pyproject.toml's data-files say
 
 # The page only talks to this origin; nothing is loaded from elsewhere.
 SECURITY_HEADERS = {
@@ -32,14 +35,27 @@ SECURITY_HEADERS = {
 }
 
 
-def dashboard_dir() -> Path | None:
-    """The folder holding index.html, or None when the UI is not installed."""
-    configured = os.environ.get("ROUTER_EXT_DASHBOARD_DIR")
-    paths = [Path(configured)] if configured else list(CANDIDATES)
-    for path in paths:
-        if (path / "index.html").is_file():
-            return path
+def installed_dir() -> Path | None:
+    """The folder an installed wheel put the dashboard in, or None (not installed that way)."""
+    try:
+        files = metadata.files(DISTRIBUTION) or []
+    except metadata.PackageNotFoundError:
+        return None
+    for file in files:
+        if file.as_posix().endswith(INSTALLED_INDEX):
+            return Path(str(file.locate())).resolve().parent
     return None
+
+
+def _with_index(path: Path | None) -> Path | None:
+    return path if path is not None and (path / "index.html").is_file() else None
+
+
+def dashboard_dir(configured: str = "") -> Path | None:
+    """The folder holding index.html, or None when the UI is not installed."""
+    if configured:
+        return _with_index(Path(configured))
+    return _with_index(CHECKOUT) or _with_index(installed_dir())
 
 
 class _DashboardFiles(StaticFiles):
@@ -54,7 +70,7 @@ class _DashboardFiles(StaticFiles):
 
 def routes(core: RouterExt) -> list[BaseRoute]:
     """`/` redirects to `/dashboard/`, which serves the single-page UI."""
-    folder = dashboard_dir()
+    folder = dashboard_dir(core.settings.dashboard_dir)
 
     async def root(request: Request) -> Response:
         if folder is None:
