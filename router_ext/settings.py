@@ -55,10 +55,33 @@ class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     # Largest accepted HTTP body or gRPC message.
     max_body_bytes: int = MIB
-    # Bearer token for writes and reads; empty means no auth (loopback default).
+    # Bearer token for every role (ingest, read and admin); empty means none.
     token: str = ""
+    # One token per role: ingest (hooks, emitters, gRPC Ingest), read (dashboard, streams,
+    # Query, /metrics), admin (HITL answers, Ralph stop; also reads). A role with no token of
+    # its own and no `token` is open, which only a loopback bind allows without --insecure.
+    ingest_token: str = ""
+    read_token: str = ""
+    admin_token: str = ""
+    # Set by `serve --insecure`: start on a non-loopback address with a role left open.
+    insecure: bool = False
     # Browser origins allowed by CORS; never a wildcard unless listed.
     cors_origins: tuple[str, ...] = ()
+    # Host names accepted besides loopback names and the bound address ("*.example.com" and
+    # "*" work); anything else is refused before routing (DNS rebinding).
+    allowed_hosts: tuple[str, ...] = ()
+    # A client with this many wrong tokens within a minute is refused (429) for that minute.
+    auth_failures_per_minute: int = 10
+    # A request's headers, then its body, must arrive within these (slow or stalled clients).
+    header_timeout_seconds: float = 10.0
+    body_timeout_seconds: float = 30.0
+    # Open HTTP connections (WebSockets included), and live streams (WS /stream, SSE, gRPC
+    # Subscribe and PublishStream); over them: 503, close 1013, RESOURCE_EXHAUSTED.
+    max_connections: int = 512
+    max_streams: int = 256
+    # Secrets in event text are replaced by a marker naming the kind; extra patterns from a file.
+    redact: bool = True
+    redact_patterns_path: str = ""
     # Writer: queue bound and largest batch per transaction.
     write_queue_size: int = 100_000
     write_batch_max: int = 2_000
@@ -91,7 +114,21 @@ class Settings:
             database_url=os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
             max_body_bytes=_env_int("ROUTER_EXT_MAX_BODY_BYTES", cls.max_body_bytes),
             token=os.environ.get("ROUTER_EXT_TOKEN", ""),
+            ingest_token=os.environ.get("ROUTER_EXT_INGEST_TOKEN", ""),
+            read_token=os.environ.get("ROUTER_EXT_READ_TOKEN", ""),
+            admin_token=os.environ.get("ROUTER_EXT_ADMIN_TOKEN", ""),
             cors_origins=_env_list("ROUTER_EXT_CORS_ORIGINS"),
+            allowed_hosts=_env_list("ROUTER_EXT_ALLOWED_HOSTS"),
+            auth_failures_per_minute=_env_int("ROUTER_EXT_AUTH_FAILURES_PER_MINUTE",
+                                              cls.auth_failures_per_minute),
+            header_timeout_seconds=_env_float("ROUTER_EXT_HEADER_TIMEOUT_SECONDS",
+                                              cls.header_timeout_seconds),
+            body_timeout_seconds=_env_float("ROUTER_EXT_BODY_TIMEOUT_SECONDS",
+                                            cls.body_timeout_seconds),
+            max_connections=_env_int("ROUTER_EXT_MAX_CONNECTIONS", cls.max_connections),
+            max_streams=_env_int("ROUTER_EXT_MAX_STREAMS", cls.max_streams),
+            redact=_env_bool("ROUTER_EXT_REDACT", True),
+            redact_patterns_path=os.environ.get("ROUTER_EXT_REDACT_PATTERNS", ""),
             write_queue_size=_env_int("ROUTER_EXT_WRITE_QUEUE_SIZE", cls.write_queue_size),
             write_batch_max=_env_int("ROUTER_EXT_WRITE_BATCH_MAX", cls.write_batch_max),
             subscriber_queue_size=_env_int(
