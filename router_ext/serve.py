@@ -13,9 +13,11 @@ from types import FrameType
 
 import uvicorn
 
+from router_ext.access import Access
 from router_ext.runtime import RouterExt
 from router_ext.settings import Settings
 from router_ext.web.app import create_app
+from router_ext.web.security.protocol import guarded_protocol
 
 log = logging.getLogger(__name__)
 M_ARENA_MAX = -8  # mallopt parameter number in glibc's malloc.h
@@ -74,8 +76,9 @@ async def serve(settings: Settings) -> None:
     settings = settings.with_(http_port=sock.getsockname()[1])
     core = RouterExt(settings)
     app = create_app(core, grpc_port=settings.grpc_port, on_ready=_announce)
-    config = uvicorn.Config(
-        app, lifespan="on", loop="asyncio", http="httptools", ws="websockets-sansio",
+    config = uvicorn.Config(  # httptools, with read timeouts and a connection cap
+        app, lifespan="on", loop="asyncio", http=guarded_protocol(Access.of(core)),
+        ws="websockets-sansio",
         ws_max_size=settings.max_body_bytes, log_level="warning", access_log=False,
         timeout_graceful_shutdown=5, timeout_keep_alive=30,
     )

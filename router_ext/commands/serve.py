@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from router_ext.settings import Settings
 
@@ -19,16 +20,26 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--database-url",
                    help="sqlite:///path or postgresql://... (DATABASE_URL, "
                         "default sqlite:///data/router-ext.db)")
+    p.add_argument("--insecure", action="store_true",
+                   help="serve a non-loopback address even when a role has no token "
+                        "(anyone who can reach it may then read, report or approve)")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Start serving; returns when the server stops."""
+    from router_ext.access.exposure import refusal, warning
     from router_ext.serve import run as serve_forever
 
     settings = Settings.from_env().with_(
         host=args.host, http_port=args.http_port, grpc_port=args.grpc_port,
-        database_url=args.database_url,
+        database_url=args.database_url, insecure=args.insecure or None,
     )
+    problem = refusal(settings)
+    if problem and not settings.insecure:
+        print(f"router-ext: {problem}", file=sys.stderr)
+        return 2
+    if problem:
+        print(f"router-ext: {warning(settings)}", file=sys.stderr)
     serve_forever(settings)
     return 0
