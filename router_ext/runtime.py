@@ -12,6 +12,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from router_ext.errors import RouterExtError
+from router_ext.ingest.redaction import Redaction
 from router_ext.metrics.harness import install as install_harness
 from router_ext.metrics.ingest import IngestMetrics
 from router_ext.metrics.labels import Capped, event_type
@@ -34,6 +35,7 @@ class RouterExt:
         self.settings = settings
         self.registry = registry if registry is not None else CollectorRegistry()
         self.metrics = IngestMetrics(self.registry, settings.backend)
+        self.redaction = Redaction(settings, self.registry)  # secrets never reach the writer
         self.writer_engine = make_engine(settings, writer=True)
         self.reader_engine = make_engine(settings, writer=False)
         self.reader = Reader(self.reader_engine)
@@ -93,6 +95,7 @@ class RouterExt:
     async def ingest(self, rows: list[Row], transport: str) -> list[Ack]:
         """Store normalized rows; returns one ack per row once committed."""
         started = time.perf_counter()
+        self.redaction.apply(rows)
         try:
             acks = await self.writer.insert(rows)
         except RouterExtError as exc:
