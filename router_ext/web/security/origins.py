@@ -8,7 +8,9 @@ and open a WebSocket anywhere; only the server can refuse. So:
   body with no type is let through: `curl -X POST .../stop` asks for a stop with no options);
 - when a browser says where a request comes from (`Origin`, else `Sec-Fetch-Site`), it must be
   this server's own origin or one listed in ROUTER_EXT_CORS_ORIGINS;
-- a WebSocket handshake carrying `Origin` must match the same way.
+- a WebSocket handshake or an event stream (SSE) carrying `Origin` must match the same way:
+  the browser would hide a refused stream from the page anyway, but the server need not keep
+  one open for it.
 
 Hooks, emitters, curl and other programs send no Origin and are not affected.
 """
@@ -19,6 +21,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from router_ext.access import Access
+from router_ext.access.policy import is_stream
 from router_ext.errors import Forbidden, NotJson, RouterExtError
 from router_ext.web.security.refuse import client_address, refuse, route_path
 
@@ -41,10 +44,12 @@ class OriginGuard:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
-        if kind == "websocket" or (kind == "http" and scope["method"] in UNSAFE_METHODS):
+        unsafe = kind == "http" and scope["method"] in UNSAFE_METHODS
+        if unsafe or kind == "websocket" or (
+                kind == "http" and is_stream(scope["method"], route_path(scope))):
             headers = Headers(scope=scope)
             problem = self._origin_problem(scope, headers)
-            if problem is None and kind == "http":
+            if problem is None and unsafe:
                 problem = self._type_problem(scope, headers)
             if problem is not None:
                 reason, exc = problem
