@@ -165,7 +165,8 @@ HOOK = {"hook_event_name": "Stop", "session_id": "s"}
 
 def test_each_role_does_what_it_should_and_nothing_more(server: ServerProcess) -> None:
     ask = question(server)
-    can = {
+    Calls = dict[str, list[tuple[str, str, Any]]]
+    can: Calls = {
         INGEST: [("POST", "/events", EVENT), ("POST", "/hooks/claude-code", HOOK),
                  ("POST", "/metrics/harness", {"source": "ralph", "event": "task_started"}),
                  ("GET", "/api/ralph/loop-r/control", None)],
@@ -176,7 +177,7 @@ def test_each_role_does_what_it_should_and_nothing_more(server: ServerProcess) -
                 ("POST", "/api/ralph/loop-r/stop", {"reason": "done"}),
                 ("GET", "/events/recent", None), ("POST", "/api/ui/ticket", {})],
     }
-    cannot = {
+    cannot: Calls = {
         INGEST: [("GET", "/events/recent", None), ("GET", "/metrics", None),
                  ("POST", "/events/1/respond", {"response": "x"}),
                  ("POST", "/api/ralph/loop-r/stop", None), ("POST", "/api/ui/ticket", {})],

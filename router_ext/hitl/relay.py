@@ -15,6 +15,7 @@ import contextlib
 import ipaddress
 import json
 import socket
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -78,7 +79,8 @@ async def allowed_networks(allow_hosts: tuple[str, ...]) -> list[Network]:
     return networks
 
 
-def choose(resolved: Resolved, networks: list[Network]) -> tuple[int, Any] | None:
+def choose(resolved: Sequence[tuple[int, Any]], networks: Sequence[Network]
+           ) -> tuple[int, Any] | None:
     """The first resolved address that is loopback or inside an allowed network."""
     for family, sockaddr in resolved:
         found = _address(sockaddr)

@@ -78,7 +78,8 @@ const approve = JSON.stringify({ permission: true, respondedBy: "attacker" });
   await attempt("recent", () => fetch(target + "/events/recent").then((r) => r.status));
   await attempt("respondTextPlain", () => post(`/events/${id}/respond`,
     { headers: { "content-type": "text/plain" }, body: approve }));
-  await attempt("respondNoType", () => post(`/events/${id}/respond`, { body: new Blob([approve]) }));
+  await attempt("respondNoType", () => post(`/events/${id}/respond`,
+    { body: new Blob([approve]) }));
   await attempt("respondCorsJson", () => fetch(target + `/events/${id}/respond`, {
     method: "POST", headers: { "content-type": "application/json" }, body: approve,
   }).then((r) => r.status));
