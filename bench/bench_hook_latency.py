@@ -2,10 +2,11 @@
 
     .venv/bin/python bench/bench_hook_latency.py [--runs 200]
 
-Cases: server up (PreToolUse); Stop with a 5 MB transcript (first read, then the usual
-incremental read after one more response); server down (closed port); server that accepts and
-never answers. Prints p50/p95/p99 in ms per case, and checks that down/silent events were
-spooled. Nothing here asserts.
+Cases: server up (PreToolUse); the same with a secret in the command (redacted by the hook);
+Stop with a 5 MB transcript (first read, then the usual incremental read after one more
+response); server down (closed port), also with a secret; server that accepts and never answers.
+Prints p50/p95/p99 in ms per case, and checks that down/silent events were spooled. Nothing
+here asserts.
 """
 
 from __future__ import annotations
@@ -28,10 +29,13 @@ HOOK = ROOT / "hooks" / "router_ext_hook.py"
 TRANSCRIPT = ROOT / "tests" / "fixtures" / "claude-code-2.1.328" / "transcript.jsonl"
 
 
-def event(name: str, session: str, **extra: object) -> bytes:
+SECRET_COMMAND = "GITHUB_TOKEN=ghp_" + "x1Y2" * 9 + " gh pr list"
+
+
+def event(name: str, session: str, command: str = "ls -la", **extra: object) -> bytes:
     body = {"session_id": session, "hook_event_name": name, "cwd": "/home/dev/project",
             "transcript_path": "/nonexistent.jsonl", "tool_name": "Bash",
-            "tool_input": {"command": "ls -la", "description": "list"},
+            "tool_input": {"command": command, "description": "list"},
             "tool_use_id": "toolu_bench", **extra}
     return json.dumps(body).encode()
 
@@ -96,6 +100,9 @@ def main() -> None:
         up = [run_once(event("PreToolUse", "bench-up"), server.url, spool, "up")
               for _ in range(args.runs)]
         report("server up, PreToolUse", up, "up")
+        secret = [run_once(event("PreToolUse", "bench-up", SECRET_COMMAND), server.url, spool,
+                           "up-secret") for _ in range(args.runs)]
+        report("server up, PreToolUse with a token in it", secret, "up-secret")
 
         transcript = Path(tmp) / "big.jsonl"
         big_transcript(transcript, 5 * 1024 * 1024)
@@ -120,6 +127,9 @@ def main() -> None:
         down = [run_once(event("PreToolUse", "bench-down"), down_url, down_spool, "down")
                 for _ in range(args.runs)]
         report("server down (refused), spooled", down, "down")
+        down_secret = [run_once(event("PreToolUse", "bench-down", SECRET_COMMAND), down_url,
+                                down_spool, "down-secret") for _ in range(args.runs)]
+        report("server down, with a token in it, spooled", down_secret, "down-secret")
 
         silent = socket.socket()
         silent.bind(("127.0.0.1", 0))
@@ -133,7 +143,7 @@ def main() -> None:
         from router_ext_client.spool import Spool
 
         for name, folder in (("down", down_spool), ("silent", silent_spool)):
-            print(f"spooled ({name}): {Spool(folder).status()['pending']} of {args.runs}")
+            print(f"spooled ({name}): {Spool(folder).status()['pending']}")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ import time
 
 from router_ext_client.client import Client
 from router_ext_client.config import ClientConfig
+from router_ext_client.redact import scrub_parsed
 from router_ext_client.spool import loads
 
 TYPE_CHECKING = False  # importing typing costs a hook ~5 ms
@@ -100,6 +101,8 @@ def build_body(raw: bytes, opts: dict[str, str]) -> dict[str, Any] | None:
     except ValueError as exc:
         # Kept, not dropped: the raw text tells what Claude Code sent.
         event = {"router_ext_error": f"invalid hook input: {exc}", "raw_input": text[:65536]}
+    # Secrets go before the event is sent or spooled; `re` is imported only when one may be in it.
+    event = scrub_parsed(text, event)
     name = event.get("hook_event_name") or opts.get("event") or "unknown"
     return {
         "source_app": opts.get("source-app") or os.environ.get("ROUTER_EXT_SOURCE_APP")

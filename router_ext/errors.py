@@ -2,8 +2,12 @@
 
     RouterExtError
      ├── InvalidInput        bad field, type or JSON           400 / INVALID_ARGUMENT
-     │    └── TooLarge        over a configured size limit      413 / RESOURCE_EXHAUSTED
+     │    ├── TooLarge        over a configured size limit      413 / RESOURCE_EXHAUSTED
+     │    └── NotJson         a state-changing body not JSON    415 / INVALID_ARGUMENT
      ├── Unauthorized        missing or wrong bearer token      401 / UNAUTHENTICATED
+     ├── Forbidden           another origin, or a token of
+     │                       a role that may not do this        403 / PERMISSION_DENIED
+     ├── RateLimited         too many wrong tokens              429 / RESOURCE_EXHAUSTED
      ├── NotFound            unknown event, session or request  404 / NOT_FOUND
      ├── Conflict            already answered or timed out      409 / FAILED_PRECONDITION
      ├── Overloaded          write queue full                   503 / RESOURCE_EXHAUSTED
@@ -51,12 +55,43 @@ class TooLarge(InvalidInput):
     kind = "too_large"
 
 
+class NotJson(InvalidInput):
+    """A state-changing request without `Content-Type: application/json`.
+
+    Browsers send other types cross-origin without asking first (a CORS preflight); JSON they
+    cannot, so requiring it keeps pages on other origins from changing anything.
+    """
+
+    http_status = 415
+    kind = "unsupported_media_type"
+
+
 class Unauthorized(RouterExtError):
     """A bearer token is required and was missing or wrong."""
 
     http_status = 401
     grpc_code = grpc.StatusCode.UNAUTHENTICATED
     kind = "unauthorized"
+
+
+class Forbidden(RouterExtError):
+    """Refused whoever asks: another origin, or a credential whose role may not do this."""
+
+    http_status = 403
+    grpc_code = grpc.StatusCode.PERMISSION_DENIED
+    kind = "forbidden"
+
+
+class RateLimited(RouterExtError):
+    """Too many wrong tokens from one address; `retry_after` seconds until it may try again."""
+
+    http_status = 429
+    grpc_code = grpc.StatusCode.RESOURCE_EXHAUSTED
+    kind = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class NotFound(RouterExtError):

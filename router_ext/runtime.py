@@ -22,6 +22,7 @@ from prometheus_client import CollectorRegistry
 
 from router_ext.errors import RouterExtError
 from router_ext.hitl.service import HitlService
+from router_ext.ingest.redaction import Redaction
 from router_ext.metrics.db_gauges import DbGauges
 from router_ext.metrics.harness import HarnessMetrics
 from router_ext.metrics.ingest import IngestMetrics
@@ -54,6 +55,7 @@ class RouterExt:
         self.settings = settings
         self.registry = registry if registry is not None else CollectorRegistry()
         self.metrics = IngestMetrics(self.registry, settings.backend)
+        self.redaction = Redaction(settings, self.registry)  # secrets never reach the writer
         self.writer_engine = make_engine(settings, writer=True)
         self.reader_engine = make_engine(settings, writer=False)
         self.reader = Reader(self.reader_engine)
@@ -135,6 +137,7 @@ class RouterExt:
     async def ingest(self, rows: list[Row], transport: str) -> list[Ack]:
         """Store normalized rows; returns one ack per row once committed."""
         started = time.perf_counter()
+        self.redaction.apply(rows)
         try:
             acks = await self.writer.insert(rows)
         except RouterExtError as exc:

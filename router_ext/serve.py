@@ -10,16 +10,19 @@ import gc
 import logging
 import socket
 import sys
+from pathlib import Path
 from types import FrameType
 
 import uvicorn
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
+from router_ext.access import Access
 from router_ext.runtime import RouterExt
 from router_ext.settings import Settings
 from router_ext.store.db import make_engine, ping
 from router_ext.web.app import create_app
+from router_ext.web.security.protocol import guarded_protocol
 
 log = logging.getLogger(__name__)
 M_ARENA_MAX = -8  # mallopt parameter number in glibc's malloc.h
@@ -129,9 +132,14 @@ def check_database(settings: Settings) -> None:
         raise StartupError(f"no database driver for {parsed.get_backend_name()} ({exc.name} is not "
                            f"installed: pip install 'router-ext[postgres]'); "
                            f"set {DATABASE_SETTING}") from None
-    except OSError as exc:  # the SQLite file's folder cannot be created
-        raise StartupError(f"cannot create the database folder {exc.filename} ({_reason(exc)}); "
-                           f"set {DATABASE_SETTING}") from None
+    except OSError as exc:  # the SQLite file or its folder cannot be created
+        where = Path(str(exc.filename))
+        if where == settings.sqlite_path():
+            what = f"the database {where} ({_reason(exc)}); its folder {where.parent.resolve()} " \
+                   f"must be writable"
+        else:
+            what = f"the database folder {where} ({_reason(exc)})"
+        raise StartupError(f"cannot create {what}; set {DATABASE_SETTING}") from None
     try:
         ping(engine)
     except SQLAlchemyError as exc:
@@ -171,8 +179,9 @@ async def serve(settings: Settings) -> None:
     settings = settings.with_(http_port=sock.getsockname()[1])
     core = RouterExt(settings)
     app = create_app(core, grpc_port=settings.grpc_port, on_ready=_announce)
-    config = uvicorn.Config(
-        app, lifespan="on", loop="asyncio", http="httptools", ws="websockets-sansio",
+    config = uvicorn.Config(  # httptools, with read timeouts and a connection cap
+        app, lifespan="on", loop="asyncio", http=guarded_protocol(Access.of(core)),
+        ws="websockets-sansio",
         ws_max_size=settings.max_body_bytes, log_level="warning", access_log=False,
         timeout_graceful_shutdown=5, timeout_keep_alive=30,
     )

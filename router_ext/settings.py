@@ -40,10 +40,45 @@ class Settings:
     max_body_bytes: int = setting(MIB, "ROUTER_EXT_MAX_BODY_BYTES",
                                   "Largest accepted HTTP body or gRPC message.")
     token: str = setting("", "ROUTER_EXT_TOKEN",
-                         "Bearer token for every API; empty means none (loopback default).")
+                         "Bearer token for every role (ingest, read and admin); empty means none.")
+    # A role with no token of its own and no `token` is open, which only a loopback bind
+    # allows without --insecure.
+    ingest_token: str = setting("", "ROUTER_EXT_INGEST_TOKEN",
+                                "Token for ingest: hooks, emitters, gRPC Ingest.")
+    read_token: str = setting("", "ROUTER_EXT_READ_TOKEN",
+                              "Token for reads: dashboard, streams, gRPC Query and Subscribe, "
+                              "`/metrics`.")
+    admin_token: str = setting("", "ROUTER_EXT_ADMIN_TOKEN",
+                               "Token for admin: HITL answers, Ralph stop, other changes; "
+                               "also reads.")
+    insecure: bool = setting(False, "ROUTER_EXT_INSECURE",
+                             "Start on a non-loopback address with a role left open "
+                             "(`serve --insecure`).")
     cors_origins: tuple[str, ...] = setting(
         (), "ROUTER_EXT_CORS_ORIGINS",
         "Browser origins allowed by CORS, comma-separated; never a wildcard unless listed.")
+    allowed_hosts: tuple[str, ...] = setting(
+        (), "ROUTER_EXT_ALLOWED_HOSTS",
+        "Host names accepted besides loopback names and the bound address (`*.example.com` and "
+        "`*` work); any other `Host` is refused before routing (DNS rebinding).")
+    auth_failures_per_minute: int = setting(
+        10, "ROUTER_EXT_AUTH_FAILURES_PER_MINUTE",
+        "Wrong tokens from one client within a minute before it is refused (429) for that minute.")
+    header_timeout_seconds: float = setting(10.0, "ROUTER_EXT_HEADER_TIMEOUT_SECONDS",
+                                            "A request's headers must arrive within this.")
+    body_timeout_seconds: float = setting(30.0, "ROUTER_EXT_BODY_TIMEOUT_SECONDS",
+                                          "A request's body must arrive within this.")
+    max_connections: int = setting(
+        512, "ROUTER_EXT_MAX_CONNECTIONS",
+        "Open HTTP connections, WebSockets included; over it new ones get 503.")
+    max_streams: int = setting(
+        256, "ROUTER_EXT_MAX_STREAMS",
+        "Live streams (WS /stream, SSE, gRPC Subscribe and PublishStream); over it: close 1013 "
+        "or RESOURCE_EXHAUSTED.")
+    redact: bool = setting(True, "ROUTER_EXT_REDACT",
+                           "Replace secrets in event text with a marker naming the kind.")
+    redact_patterns_path: str = setting("", "ROUTER_EXT_REDACT_PATTERNS",
+                                        "File of extra secret patterns to redact.")
     write_queue_size: int = setting(100_000, "ROUTER_EXT_WRITE_QUEUE_SIZE",
                                     "Rows the writer queues before it answers overloaded.")
     write_batch_max: int = setting(2_000, "ROUTER_EXT_WRITE_BATCH_MAX",

@@ -1,8 +1,9 @@
 """Client settings: where the server is, the token, the spool, and the time budget.
 
-Read from ROUTER_EXT_URL, ROUTER_EXT_TOKEN, ROUTER_EXT_SPOOL_DIR and friends; command-line
-options override them through :meth:`ClientConfig.with_`. Standard library only, because a
-hook process imports this on every event.
+Read from ROUTER_EXT_URL, ROUTER_EXT_INGEST_TOKEN (else ROUTER_EXT_TOKEN),
+ROUTER_EXT_SPOOL_DIR and friends; command-line options override them through
+:meth:`ClientConfig.with_`. Standard library only, because a hook process imports this on every
+event.
 """
 
 from __future__ import annotations
@@ -23,6 +24,11 @@ def default_spool_dir() -> str:
     base = os.environ.get("XDG_STATE_HOME") or os.path.join(
         os.path.expanduser("~"), ".local", "state")
     return os.path.join(base, "router-ext", "spool")
+
+
+def ingest_token() -> str:
+    """The token clients report with: the ingest role's own, else the all-roles one."""
+    return os.environ.get("ROUTER_EXT_INGEST_TOKEN") or os.environ.get("ROUTER_EXT_TOKEN", "")
 
 
 def _float(name: str, default: float) -> float:
@@ -77,7 +83,7 @@ class ClientConfig:
         """Read the ROUTER_EXT_* client variables, then apply non-None overrides."""
         config = cls(
             url=os.environ.get("ROUTER_EXT_URL") or DEFAULT_URL,
-            token=os.environ.get("ROUTER_EXT_TOKEN", ""),
+            token=ingest_token(),
             spool_dir=os.environ.get("ROUTER_EXT_SPOOL_DIR") or default_spool_dir(),
             deadline=_float("ROUTER_EXT_DEADLINE", cls.deadline),
             attempt_timeout=_float("ROUTER_EXT_ATTEMPT_TIMEOUT", cls.attempt_timeout),

@@ -51,7 +51,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     """Add the emitter's options and subcommands to a parser."""
     parser.add_argument("--server", help="server URL (ROUTER_EXT_URL, default "
                                          "http://127.0.0.1:4000; grpc://HOST:PORT for gRPC)")
-    parser.add_argument("--token", help="bearer token (ROUTER_EXT_TOKEN)")
+    parser.add_argument("--token", help="bearer token (ROUTER_EXT_INGEST_TOKEN, else "
+                                        "ROUTER_EXT_TOKEN)")
     parser.add_argument("--spool-dir", help="spool folder (ROUTER_EXT_SPOOL_DIR)")
     parser.add_argument("--deadline", type=float, help="seconds before spooling (default 5)")
     parser.add_argument("--quiet", action="store_true", help="print nothing")

@@ -13,8 +13,12 @@ VARIABLES: tuple[tuple[str, str, str, str], ...] = (
     ("ROUTER_EXT_URL", "`http://127.0.0.1:4000`",
      "Server to report to: `http://H:P`, or `grpc://H:P` for the gRPC IngestService "
      "(`--server`).", "client, hook, emitter, Ralph script"),
-    ("ROUTER_EXT_TOKEN", "none", "Bearer token sent with every event (`--token`).",
-     "client, hook, emitter"),
+    ("ROUTER_EXT_INGEST_TOKEN", "none",
+     "Bearer token sent with every event (`--token`); the ingest role's token.",
+     "client, hook, emitter, spool flush, import"),
+    ("ROUTER_EXT_TOKEN", "none", "Used when `ROUTER_EXT_INGEST_TOKEN` (or, for `tail`, "
+     "`ROUTER_EXT_READ_TOKEN`) is unset.", "client, hook, emitter, tail"),
+    ("ROUTER_EXT_READ_TOKEN", "none", "Bearer token of the read role.", "router-ext tail"),
     ("ROUTER_EXT_SPOOL_DIR", "`~/.local/state/router-ext/spool`",
      "Spool folder for events the server could not take yet (`--spool-dir`).",
      "client, hook, emitter"),
@@ -28,6 +32,11 @@ VARIABLES: tuple[tuple[str, str, str, str], ...] = (
     ("ROUTER_EXT_REPLAY_BATCH", "`200`",
      "Spooled events replayed after each successful send.", "client, hook, emitter"),
     ("ROUTER_EXT_HOST_ID", "the host name", "Host id sent with each event.",
+     "client, hook, emitter"),
+    ("ROUTER_EXT_REDACT", "on",
+     "`0` turns off redacting secrets before an event is spooled or sent.",
+     "client, hook, emitter"),
+    ("ROUTER_EXT_REDACT_PATTERNS", "none", "File of extra secret patterns to redact.",
      "client, hook, emitter"),
     ("ROUTER_EXT_HOOK_BUDGET", "`0.11`",
      "Hook wall budget in seconds, process start to the end of its send (an attempt always "

@@ -18,6 +18,8 @@ import fcntl
 import os
 import time
 
+from router_ext_client.redact import scrub_line
+
 TYPE_CHECKING = False  # typing and dataclasses cost a hook start-up ~14 ms; avoided
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -191,7 +193,8 @@ class Spool:
 
     def append(self, kind: str, body: dict[str, Any]) -> bool:
         """Keep one event; False (and the drop counted) when the spool is full."""
-        line = Entry(kind, body, time.time_ns() // 1_000_000).line()
+        # Nothing reaches the disk with a secret in it (router_ext_client.redact).
+        line = scrub_line(Entry(kind, body, time.time_ns() // 1_000_000).line())
         with self._locked():
             if self.size() + len(line) > self.max_bytes:
                 self._count("dropped", 1)

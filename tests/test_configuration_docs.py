@@ -13,7 +13,9 @@ from tests.support import ROOT
 DOC = ROOT / "docs" / "configuration.md"
 # Variables of the platform, not of router-ext.
 NOT_OURS = {"ROUTER_EXT_REQUIRE_ALL"}
-VARIABLE = re.compile(r"\b(ROUTER_EXT_[A-Z0-9_]+|HARNESS_[A-Z0-9_]+|RALPH_[A-Z0-9_]+"
+# A variable is named in a string, a shell expansion or a docstring's backticks; a Python
+# constant such as RALPH_CONTROL is not.
+VARIABLE = re.compile(r"(?<=[\"'`{$])(ROUTER_EXT_[A-Z0-9_]+|HARNESS_[A-Z0-9_]+|RALPH_[A-Z0-9_]+"
                       r"|DATABASE_URL|CLAUDE_BIN)\b")
 
 

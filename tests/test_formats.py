@@ -133,7 +133,8 @@ def test_http_hook_fixtures_land_as_events(http: httpx.Client) -> None:
 
 
 def test_http_hook_bad_input(http: httpx.Client) -> None:
-    assert http.post("/hooks/claude-code", content=b"nope").status_code == 400
+    assert http.post("/hooks/claude-code", content=b"nope",
+                     headers={"content-type": "application/json"}).status_code == 400
     r = http.post("/hooks/claude-code", json={"session_id": "s"})
     assert r.status_code == 400 and r.json()["field"] == "hook_event_name"
 

@@ -5,7 +5,10 @@ and a PermissionRequest HTTP hook held open until a person decides."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ipaddress
 import json
+import socket
 import threading
 import time
 import uuid
@@ -175,6 +178,53 @@ def test_relay_failure_is_recorded(http: httpx.Client) -> None:
         r = http.post(f"/events/{asked['id']}/respond", json={"response": "go"})
         status = r.json()["humanInTheLoopStatus"]
         assert status["delivery"] == "failed" and status["deliveryError"], status
+
+
+class Redirector:
+    """A loopback listener that answers every WebSocket handshake with a 302 elsewhere."""
+
+    def __init__(self, location: str) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.handshakes = 0
+        self.location = location
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                conn, _ = self.sock.accept()
+                with conn:
+                    conn.recv(4096)
+                    self.handshakes += 1
+                    conn.sendall(f"HTTP/1.1 302 Found\r\nLocation: {self.location}\r\n"
+                                 "Content-Length: 0\r\n\r\n".encode())
+
+
+def test_relay_never_follows_a_redirect(http: httpx.Client) -> None:
+    redirector = Redirector("ws://relay-target.invalid:9/answer")
+    try:
+        asked = ask(http, responseWebSocketUrl=f"ws://127.0.0.1:{redirector.port}/answer")
+        r = http.post(f"/events/{asked['id']}/respond", json={"response": "go"})
+        status = r.json()["humanInTheLoopStatus"]
+        assert status["delivery"] == "refused", status
+        assert "302" in status["deliveryError"] and "relay-target.invalid" in \
+            status["deliveryError"] and "not followed" in status["deliveryError"]
+        assert event(http, asked["id"])["humanInTheLoopStatus"]["delivery"] == "refused"
+        assert redirector.handshakes == 1
+    finally:
+        redirector.sock.close()
+
+
+def test_relay_decides_by_the_resolved_address_not_the_name() -> None:
+    from router_ext.hitl import relay
+
+    resolved_elsewhere = [(socket.AF_INET, ("10.1.2.3", 80))]  # e.g. "localhost" in a bad hosts
+    assert relay.choose(resolved_elsewhere, []) is None
+    assert relay.choose(resolved_elsewhere, [ipaddress.ip_network("10.0.0.0/8")]) is not None
+    mixed = [(socket.AF_INET, ("192.0.2.1", 80)), (socket.AF_INET6, ("::1", 80, 0, 0))]
+    assert relay.choose(mixed, []) == mixed[1]  # only ever the allowed address
+    assert relay.refusal("http://127.0.0.1/") and relay.refusal("ws:///nohost")
 
 
 def test_unanswered_request_times_out_then_409(http: httpx.Client) -> None:

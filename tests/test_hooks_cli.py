@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -132,3 +133,73 @@ def test_doctor(project: Path, server: ServerProcess, tmp_path: Path) -> None:
     finally:
         for key in env_spool:
             os.environ.pop(key, None)
+
+
+# -- writing the file safely ------------------------------------------------------------------
+
+def claude_dir(project: Path) -> Path:
+    return project / ".claude"
+
+
+def leftovers(project: Path) -> list[str]:
+    return [p.name for p in claude_dir(project).iterdir() if p.name.endswith(".tmp")]
+
+
+@pytest.mark.parametrize("planted", ["settings.json.router-ext.tmp",
+                                     "settings.json.router-ext.bak"])
+def test_never_writes_through_a_planted_symlink(project: Path, tmp_path: Path,
+                                                planted: str) -> None:
+    victim = tmp_path / "bashrc"
+    victim.write_text("alias ll='ls -l'\n")
+    (claude_dir(project) / planted).symlink_to(victim)
+    done = cli("install", "--project", str(project))
+    assert done.returncode == 0, done.stderr
+    assert victim.read_text() == "alias ll='ls -l'\n"
+    assert all(ours(settings(project), e) for e in EVENTS)
+    backup = claude_dir(project) / "settings.json.router-ext.bak"
+    assert not backup.is_symlink()
+    assert json.loads(backup.read_text())["model"] == "claude-sonnet-4-5"
+    assert [name for name in leftovers(project) if name != planted] == []
+
+
+def test_a_symlinked_settings_file_is_written_through_to_its_target(project: Path,
+                                                                   tmp_path: Path) -> None:
+    dotfiles = tmp_path / "dotfiles"
+    dotfiles.mkdir()
+    real = dotfiles / "claude-settings.json"
+    link = claude_dir(project) / "settings.json"
+    real.write_text(link.read_text())
+    real.chmod(0o640)
+    link.unlink()
+    link.symlink_to(real)
+    done = cli("install", "--project", str(project))
+    assert done.returncode == 0, done.stderr
+    assert str(real) in done.stdout
+    assert link.is_symlink() and link.resolve() == real
+    assert all(ours(json.loads(real.read_text()), e) for e in EVENTS)
+    assert stat.S_IMODE(real.stat().st_mode) == 0o640
+    assert [p.name for p in dotfiles.iterdir()] == ["claude-settings.json"]
+
+
+def test_a_dangling_symlink_is_refused(tmp_path: Path) -> None:
+    link = tmp_path / ".claude" / "settings.json"
+    link.parent.mkdir()
+    link.symlink_to(tmp_path / "gone" / "settings.json")
+    done = cli("install", "--project", str(tmp_path))
+    assert done.returncode == 2 and "dangling" in done.stderr
+    assert not (tmp_path / "gone").exists() and link.is_symlink()
+
+
+def test_mode_is_kept_and_read_only_is_respected(project: Path) -> None:
+    path = claude_dir(project) / "settings.json"
+    path.chmod(0o600)
+    assert cli("install", "--project", str(project)).returncode == 0
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    backup = path.with_name("settings.json.router-ext.bak")
+    assert stat.S_IMODE(backup.stat().st_mode) == 0o600
+    assert leftovers(project) == []
+    path.chmod(0o444)
+    before = path.read_text()
+    done = cli("uninstall", "--project", str(project))
+    assert done.returncode == 2 and "read-only" in done.stderr
+    assert path.read_text() == before and stat.S_IMODE(path.stat().st_mode) == 0o444

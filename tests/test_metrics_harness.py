@@ -76,7 +76,8 @@ def test_wrong_types_and_missing_fields_are_400_naming_the_field(
 
 
 def test_not_json_or_not_an_object_is_400(http: httpx.Client) -> None:
-    assert http.post("/metrics/harness", content=b"{nope").status_code == 400
+    assert http.post("/metrics/harness", content=b"{nope",
+                     headers={"content-type": "application/json"}).status_code == 400
     assert http.post("/metrics/harness", json="task_started").status_code == 400
     r = http.post("/metrics/harness", json=[body("task_started"), {"source": "ralph"}])
     assert r.status_code == 400 and r.json()["field"] == "[1].event"

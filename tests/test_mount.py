@@ -77,7 +77,9 @@ def test_mount_under_a_prefix(tmp_path: Path) -> None:
 
     app = Starlette()
     registry = CollectorRegistry()
-    settings = Settings(database_url=f"sqlite:///{tmp_path / 'db.sqlite'}")
+    # Mounted, router-ext still refuses Host names nobody listed (DNS rebinding).
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'db.sqlite'}",
+                        allowed_hosts=("router",))
     core = mount(app, settings=settings, registry=registry, prefix="/harness")
     assert app.state.router_ext is core
 
@@ -91,6 +93,9 @@ def test_mount_under_a_prefix(tmp_path: Path) -> None:
             assert (await client.get("/metrics/harness")).status_code == 404
             stats = (await client.get("/harness/metrics/harness/stats")).json()
             assert stats["active_sessions"] == {"api": 1}
+            foreign = await client.get("/harness/metrics/harness/stats",
+                                       headers={"host": "rebound.invalid"})
+            assert foreign.status_code == 400 and foreign.json()["field"] == "host"
 
     asyncio.run(run())
     assert b"harness_sessions_started_total" in generate_latest(registry)

@@ -81,8 +81,11 @@ def test_stop_routes(server: ServerProcess) -> None:
             True, "enough", "ops")
         assert http.post("/api/ralph/loop-a/stop").status_code == 201  # no body is fine
         assert http.get("/api/ralph/loop-b/control").json()["stop"] is False
-        bad = http.post("/api/ralph/loop-a/stop", content=b"{nope")
+        bad = http.post("/api/ralph/loop-a/stop", content=b"{nope",
+                        headers={"content-type": "application/json"})
         assert bad.status_code == 400 and "JSON" in bad.json()["detail"]
+        untyped = http.post("/api/ralph/loop-a/stop", content=b"{}")  # a body must say JSON
+        assert untyped.status_code == 415 and untyped.json()["field"] == "content-type"
         wrong = http.post("/api/ralph/loop-a/stop", json={"reason": 5})
         assert wrong.status_code == 400 and wrong.json()["field"] == "reason"
     (row, _) = [r for r in events(server, "loop-a")]

@@ -59,12 +59,15 @@ export async function api(path, { method = "GET", body, retried = false } = {}) 
   return data;
 }
 
-// The server needs a token for WebSockets too; make sure we have one before connecting.
-export async function ensureToken() {
+// A WebSocket or EventSource cannot send the token in a header, and a token in a URL ends up
+// in logs and history: the page trades it (in a header) for a ticket that opens streams for a
+// minute. Asks for the token like any call; null when no ticket could be had (the server is
+// down, say: the stream then fails to open and retries like any other drop).
+export async function streamTicket() {
   try {
-    await api("/api/ui/cursor");
-  } catch (err) {
-    if (!(err instanceof ApiError)) throw err;
+    return (await api("/api/ui/ticket", { method: "POST", body: {} })).ticket;
+  } catch {
+    return null;
   }
 }
 

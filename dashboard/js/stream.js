@@ -6,7 +6,7 @@
 // silently. While the replay runs the state is "catching-up"; it is "live" again once we hold
 // the newest matching id the server had when we reconnected, or a heartbeat arrives.
 
-import { api, ensureToken, query, token } from "./api.js";
+import { api, query, streamTicket } from "./api.js";
 
 const MAX_BACKOFF_MS = 10000;
 const INITIAL_LIMIT = 200; // newest events shown on connect; older ones page in on demand
@@ -42,9 +42,9 @@ export class LiveStream {
     this.onState(state, detail);
   }
 
-  url() {
+  url(ticket) {
     const proto = location.protocol === "https:" ? "wss:" : "ws:";
-    const params = { ...this.filters, after_id: this.lastId ?? undefined, token: token(),
+    const params = { ...this.filters, after_id: this.lastId ?? undefined, ticket: ticket ?? undefined,
                      limit: this.lastId === null ? this.initialLimit : undefined };
     return `${proto}//${location.host}/stream${query(params)}`;
   }
@@ -62,12 +62,9 @@ export class LiveStream {
     } else {
       this.setState("connecting");
     }
-    if (this.needToken) {
-      this.needToken = false;
-      await ensureToken();
-    }
+    const ticket = await streamTicket(); // a fresh one per connection: they last a minute
     if (this.stopped) return;
-    const ws = new WebSocket(this.url());
+    const ws = new WebSocket(this.url(ticket));
     this.ws = ws;
     ws.onopen = () => {
       this.attempt = 0;
@@ -109,7 +106,6 @@ export class LiveStream {
     // last id we actually hold, which is never later than that.
     const m = /(\d+)/.exec(ev.reason || "");
     if (this.lastId === null && m) this.lastId = Number(m[1]);
-    if (ev.code === 1008) this.needToken = true;
     const delay = Math.min(MAX_BACKOFF_MS, 250 * 2 ** this.attempt);
     this.attempt += 1;
     this.setState("down", `disconnected (${ev.code}${ev.reason ? `: ${ev.reason}` : ""}); ` +

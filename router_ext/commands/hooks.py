@@ -4,8 +4,9 @@ install merges one entry per hook event into `.claude/settings.json` (a project'
 user's with --user), with absolute paths; entries are recognised as router-ext's by the hook
 script name (command mode) or the `managed_by=router-ext` query (http mode), so installing twice
 changes nothing and uninstall removes only them. The previous file is kept as
-`settings.json.router-ext.bak` whenever it changes. A settings file that does not parse is never
-overwritten.
+`settings.json.router-ext.bak` whenever it changes. A settings file that does not parse, or is
+read-only, is never overwritten; one that is a symlink is written through to its target, and
+nothing is written through a symlink planted at a temp or backup path.
 """
 
 from __future__ import annotations
@@ -14,11 +15,11 @@ import argparse
 import json
 import os
 import shlex
-import shutil
 import sys
 from pathlib import Path
 from typing import Any
 
+from router_ext.commands.safe_write import WriteRefused, write_with_backup
 from router_ext_client.config import DEFAULT_URL
 
 HOOK_SCRIPT = Path(__file__).resolve().parents[2] / "hooks" / "router_ext_hook.py"
@@ -121,10 +122,12 @@ def http_hook(source_app: str, server: str, event: str) -> dict[str, Any]:
                f"&{MARK_URL}",
         "timeout": PERMISSION_HTTP_TIMEOUT if event == "PermissionRequest" else HTTP_TIMEOUT,
     }
-    if os.environ.get("ROUTER_EXT_TOKEN"):
-        # Claude Code fills $ROUTER_EXT_TOKEN from its environment; the secret is not stored.
-        hook["headers"] = {"Authorization": "Bearer $ROUTER_EXT_TOKEN"}
-        hook["allowedEnvVars"] = ["ROUTER_EXT_TOKEN"]
+    for name in ("ROUTER_EXT_INGEST_TOKEN", "ROUTER_EXT_TOKEN"):
+        if os.environ.get(name):
+            # Claude Code fills $NAME from its environment; the secret is not stored.
+            hook["headers"] = {"Authorization": f"Bearer ${name}"}
+            hook["allowedEnvVars"] = [name]
+            break
     return hook
 
 
@@ -174,14 +177,12 @@ def merged(settings: dict[str, Any], args: argparse.Namespace, path: Path) -> di
     return out
 
 
-def write(path: Path, settings: dict[str, Any]) -> None:
-    """Back up the old file, then replace it atomically."""
+def write(path: Path, settings: dict[str, Any]) -> Path:
+    """Back up the old file, then replace it atomically (router_ext.commands.safe_write);
+    returns the file written (a symlink's target)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    if path.exists():
-        shutil.copy2(path, path.with_name(path.name + ".router-ext.bak"))
-    tmp = path.with_name(path.name + ".router-ext.tmp")
-    tmp.write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    data = (json.dumps(settings, indent=2) + "\n").encode("utf-8")
+    return write_with_backup(path, data, path.with_name(path.name + ".router-ext.bak"))
 
 
 def _precompile() -> None:
@@ -266,7 +267,12 @@ def run(args: argparse.Namespace) -> int:
     if new == current:
         print(f"{path}: already up to date")
         return 0
-    write(path, new)
-    print(f"{path}: {'installed' if args.action == 'install' else 'removed'} router-ext hooks "
+    try:
+        written = write(path, new)
+    except (WriteRefused, OSError) as exc:
+        print(f"router-ext hooks: {exc}", file=sys.stderr)
+        return 2
+    shown = path if written == path else f"{path} -> {written}"
+    print(f"{shown}: {'installed' if args.action == 'install' else 'removed'} router-ext hooks "
           f"({args.mode if args.action == 'install' else 'all modes'})")
     return 0

@@ -29,7 +29,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="files or folders to import")
     p.add_argument("--database-url", help="sqlite:///path or postgresql://... (DATABASE_URL)")
     p.add_argument("--url", help="send to a running server at this base URL instead")
-    p.add_argument("--token", help="bearer token for --url (ROUTER_EXT_TOKEN)")
+    p.add_argument("--token", help="bearer token for --url (ROUTER_EXT_INGEST_TOKEN, else "
+                                            "ROUTER_EXT_TOKEN)")
     p.add_argument("--source-app", default="claude-code", help="source_app of imported events")
     p.set_defaults(run=run)
 
@@ -63,7 +64,7 @@ def _send(args: argparse.Namespace, settings: Settings) -> dict[str, int]:
     from router_ext.ingest.backfill import ImportReport, events
 
     report = ImportReport()
-    token = args.token or settings.token
+    token = args.token or settings.ingest_token or settings.token
     headers = {"content-type": "application/json"}
     if token:
         headers["authorization"] = f"Bearer {token}"

@@ -20,11 +20,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--database-url",
                    help="sqlite:///path or postgresql://... (DATABASE_URL, "
                         "default sqlite:///data/router-ext.db)")
+    p.add_argument("--insecure", action="store_true",
+                   help="serve a non-loopback address even when a role has no token "
+                        "(anyone who can reach it may then read, report or approve)")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Serve until stopped; 2 with one line on stderr (no traceback) when it cannot start."""
+    from router_ext.access.exposure import refusal, warning
     from router_ext.serve import StartupError
     from router_ext.serve import run as serve_forever
 
@@ -33,7 +37,13 @@ def run(args: argparse.Namespace) -> int:
     except SettingError as exc:  # a malformed ROUTER_EXT_* value; the message names it
         return _refuse(str(exc))
     settings = settings.with_(host=args.host, http_port=args.http_port,
-                              grpc_port=args.grpc_port, database_url=args.database_url)
+                              grpc_port=args.grpc_port, database_url=args.database_url,
+                              insecure=args.insecure or None)
+    problem = refusal(settings)
+    if problem and not settings.insecure:
+        return _refuse(problem)
+    if problem:
+        print(f"router-ext: {warning(settings)}", file=sys.stderr)
     try:
         serve_forever(settings)
     except StartupError as exc:

@@ -14,7 +14,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                    "status shows pending, dropped and damaged counts.")
     p.add_argument("action", choices=("flush", "status"))
     p.add_argument("--server", help="server URL (ROUTER_EXT_URL)")
-    p.add_argument("--token", help="bearer token (ROUTER_EXT_TOKEN)")
+    p.add_argument("--token", help="bearer token (ROUTER_EXT_INGEST_TOKEN, else "
+                                        "ROUTER_EXT_TOKEN)")
     p.add_argument("--spool-dir", help="spool folder (ROUTER_EXT_SPOOL_DIR)")
     p.set_defaults(run=run)
 

@@ -25,8 +25,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--after-id", type=int, default=None,
                    help="replay stored events after this id first (default: live only)")
     p.add_argument("--updates", action="store_true", help="also print updates (HITL answers)")
-    p.add_argument("--token", default=os.environ.get("ROUTER_EXT_TOKEN", ""),
-                   help="bearer token (ROUTER_EXT_TOKEN)")
+    p.add_argument("--token", default=os.environ.get("ROUTER_EXT_READ_TOKEN")
+                   or os.environ.get("ROUTER_EXT_TOKEN", ""),
+                   help="bearer token of the read role (ROUTER_EXT_READ_TOKEN, else "
+                        "ROUTER_EXT_TOKEN)")
     p.add_argument("--max-reconnects", type=int, default=-1,
                    help="give up after this many failed reconnects in a row (default: never)")
     p.set_defaults(run=run)

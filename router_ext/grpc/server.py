@@ -1,15 +1,15 @@
-"""Build the grpc.aio server: services, health, reflection, auth, limits and keepalive."""
+"""Build the grpc.aio server: services, health, reflection, access, limits and keepalive."""
 
 from __future__ import annotations
 
-import hmac
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from router_ext.access import Access
+from router_ext.grpc.access import AccessInterceptor
 from router_ext.grpc.ingest import IngestServicer
 from router_ext.grpc.query import QueryServicer
 from router_ext.grpc.stream import StreamServicer
@@ -31,32 +31,6 @@ SERVICE_NAMES = (
 # A whole batch may be larger than one event's payload limit; 4x keeps batches of ~1 KB
 # events at 1,000+ per call while still refusing absurd messages.
 BATCH_FACTOR = 4
-OPEN_METHODS = ("/grpc.health.v1.Health/", "/grpc.reflection.")
-
-
-class TokenInterceptor(grpc.aio.ServerInterceptor):
-    """Requires `authorization: Bearer <token>` on every call except health and reflection."""
-
-    def __init__(self, token: str) -> None:
-        self._expected = f"Bearer {token}".encode()
-
-        async def deny(request: Any, context: grpc.aio.ServicerContext) -> None:
-            await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong bearer token")
-
-        self._deny_unary = grpc.unary_unary_rpc_method_handler(deny)
-
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        if details.method.startswith(OPEN_METHODS):
-            return await continuation(details)
-        metadata = dict(details.invocation_metadata or ())
-        given = str(metadata.get("authorization", "")).encode()
-        if hmac.compare_digest(given, self._expected):
-            return await continuation(details)
-        return self._deny_unary
 
 
 def server_options(max_message_bytes: int) -> list[tuple[str, Any]]:
@@ -78,10 +52,9 @@ class GrpcServer:
     def __init__(self, core: RouterExt) -> None:
         self.core = core
         settings = core.settings
-        interceptors = [TokenInterceptor(settings.token)] if settings.token else []
         self.server = grpc.aio.server(
             options=server_options(settings.max_body_bytes * BATCH_FACTOR),
-            interceptors=interceptors,
+            interceptors=[AccessInterceptor(Access.of(core))],
         )
         self.ingest = IngestServicer(core)
         ingest_pb2_grpc.add_IngestServiceServicer_to_server(self.ingest, self.server)

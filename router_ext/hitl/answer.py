@@ -76,10 +76,14 @@ def parse_answer(body: Any, request: dict[str, Any]) -> tuple[dict[str, Any], st
 
 
 def responded_status(status: dict[str, Any], answer: dict[str, Any], by: str, at_ms: int,
-                     delivery: str) -> dict[str, Any]:
-    """The status once a person answered; `delivery` says how the agent gets it."""
-    return {**status, "status": "responded", "response": answer, "respondedBy": by,
-            "respondedAt": at_ms, "delivery": delivery}
+                     delivery: str, via: dict[str, str] | None = None) -> dict[str, Any]:
+    """The status once a person answered; `delivery` says how the agent gets it, `via` which
+    credential answered from which address (`respondedBy` is only what the person typed)."""
+    out = {**status, "status": "responded", "response": answer, "respondedBy": by,
+           "respondedAt": at_ms, "delivery": delivery}
+    if via is not None:
+        out["respondedVia"] = via
+    return out
 
 
 def timeout_status(status: dict[str, Any], at_ms: int, default: str | None) -> dict[str, Any]:

@@ -52,10 +52,14 @@ class HitlService:
 
     # -- answering ------------------------------------------------------------------------
 
-    async def respond(self, event_id: int, body: Any) -> Row:
-        """Record a person's answer, deliver it to the agent, and return the final row."""
+    async def respond(self, event_id: int, body: Any, *,
+                      via: dict[str, str] | None = None) -> Row:
+        """Record a person's answer, deliver it to the agent, and return the final row.
+
+        `via` (the credential shown and the address it came from) is stored with the answer.
+        """
         claimed, request, plan = await self.core.writer.run(
-            lambda conn: self._claim(conn, event_id, body))
+            lambda conn: self._claim(conn, event_id, body, via))
         self._disarm(event_id)
         given = answer.loads(claimed["human_in_the_loop_status"])
         if plan == "held":
@@ -73,7 +77,7 @@ class HitlService:
             lambda conn: self._record(conn, event_id, outcome))
         return final
 
-    def _claim(self, conn: Connection, event_id: int, body: Any
+    def _claim(self, conn: Connection, event_id: int, body: Any, via: dict[str, str] | None
                ) -> tuple[tuple[Row, dict[str, Any], str], list[Row]]:
         row = _load(conn, event_id)
         request, status = answer.check_open(row, event_id)
@@ -86,7 +90,8 @@ class HitlService:
         else:
             plan = "none"
         delivery = "sending" if plan != "none" else "none"
-        stored = _store(conn, row, answer.responded_status(status, given, by, now_ms(), delivery))
+        stored = _store(conn, row, answer.responded_status(status, given, by, now_ms(), delivery,
+                                                           via))
         return (stored, request, plan), [stored]
 
     def _record(self, conn: Connection, event_id: int, outcome: relay.Delivery

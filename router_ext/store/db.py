@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
@@ -55,13 +57,27 @@ def _sqlite_pragmas(synchronous: str, *, writer: bool) -> Any:
     return on_connect
 
 
+def create_private_file(path: Path) -> None:
+    """Create the SQLite file owner-only (0600) in an owner-only folder (0700) if missing.
+
+    The events hold prompts and commands. SQLite gives its -wal and -shm files the database
+    file's mode, so they follow. Existing files and folders keep the mode they have.
+    """
+    os.makedirs(path.parent, mode=0o700, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    except FileExistsError:
+        return
+    os.close(fd)
+
+
 def make_engine(settings: Settings, *, writer: bool) -> Engine:
     """An engine: one connection for the writer, a small pool for readers."""
     url = _normalize_url(settings.database_url)
     if settings.backend == "sqlite":
         path = settings.sqlite_path()
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            create_private_file(path)
         engine = create_engine(
             url,
             poolclass=QueuePool,

@@ -13,8 +13,8 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
-from starlette.types import ASGIApp, Receive, Scope, Send
 
+from router_ext.access import Access
 from router_ext.errors import RouterExtError
 from router_ext.runtime import ReadyCallback, RouterExt, running
 from router_ext.web import (
@@ -31,7 +31,8 @@ from router_ext.web import (
 from router_ext.web.body import error_response
 from router_ext.web.metrics_harness import routes as metrics_harness_routes
 from router_ext.web.prometheus import routes as prometheus_routes
-from router_ext.web.security import check_token
+from router_ext.web.security import AccessGuard, HostGuard, OriginGuard
+from router_ext.web.security import ticket as stream_ticket
 from router_ext.web.snapshot import routes as snapshot_routes
 
 
@@ -49,30 +50,9 @@ def build_routes(core: RouterExt) -> list[BaseRoute]:
     routes += snapshot_routes(core)
     routes += dashboard_api.routes(core)
     routes += ralph_control.routes(core)
+    routes += stream_ticket.routes(core)
     routes += dashboard.routes(core)  # `/` and `/dashboard/`; keep last
     return routes
-
-
-class TokenMiddleware:
-    """Refuses requests without the configured bearer token (pure ASGI, so streams pass)."""
-
-    def __init__(self, app: ASGIApp, token: str) -> None:
-        self.app = app
-        self.token = token
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.token and scope["type"] in ("http", "websocket"):
-            from starlette.requests import HTTPConnection
-
-            try:
-                check_token(HTTPConnection(scope), self.token)
-            except RouterExtError as exc:
-                if scope["type"] == "websocket":
-                    await send({"type": "websocket.close", "code": 1008, "reason": exc.message})
-                    return
-                await error_response(exc)(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
 
 
 async def _router_ext_error(request: Request, exc: Exception) -> Response:
@@ -86,15 +66,17 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 def middleware(core: RouterExt) -> list[Middleware]:
-    """CORS from an explicit allow list (never a wildcard by default), then the token check."""
-    stack = []
+    """The Host allow list, CORS from an explicit allow list (never a wildcard by default),
+    cross-site refusal, then roles and the stream cap (router_ext.web.security)."""
+    access = Access.of(core)
+    stack = [Middleware(HostGuard, access=access)]
     if core.settings.cors_origins:
         stack.append(Middleware(
             CORSMiddleware, allow_origins=list(core.settings.cors_origins),
             allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
             allow_headers=["authorization", "content-type"],
         ))
-    stack.append(Middleware(TokenMiddleware, token=core.settings.token))
+    stack += [Middleware(OriginGuard, access=access), Middleware(AccessGuard, access=access)]
     return stack
 
 

@@ -2,9 +2,10 @@
 
 Body: `{"response": "..."}` (question), `{"permission": true|false}` (permission) or
 `{"choice": "one of the choices"}` (choice), plus `respondedBy`. Answers 200 with the updated
-event (its `humanInTheLoopStatus` says who answered, when, and whether delivery to the agent
-succeeded); 400 naming the field for a bad answer, 404 for an unknown id, 409 when the request
-was already answered or timed out.
+event (its `humanInTheLoopStatus` says who answered, when, with which credential from which
+address (`respondedVia`), and whether delivery to the agent succeeded); 400 naming the field
+for a bad answer, 404 for an unknown id, 409 when the request was already answered or timed
+out.
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from router_ext.access.roles import ANONYMOUS
 from router_ext.records import to_api
 from router_ext.runtime import RouterExt
 from router_ext.web.body import event_id_param, read_json
+from router_ext.web.security import CREDENTIAL_KEY
 
 MAX_RESPOND_BYTES = 256 * 1024
 
@@ -28,7 +31,10 @@ def routes(core: RouterExt) -> list[Route]:
     async def respond(request: Request) -> Response:
         event_id = event_id_param(request)
         body = await read_json(request, limit)
-        row = await service.respond(event_id, body)
+        credential = request.scope.get(CREDENTIAL_KEY, ANONYMOUS)
+        via = {"credential": credential.name,
+               "address": request.client.host if request.client else ""}
+        row = await service.respond(event_id, body, via=via)
         return JSONResponse(to_api(row))
 
     return [Route("/events/{event_id}/respond", respond, methods=["POST"])]

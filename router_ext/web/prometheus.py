@@ -1,8 +1,8 @@
 """GET /metrics: the Prometheus exposition of the core's registry.
 
-Protected like every route by ROUTER_EXT_TOKEN when one is set (Prometheus sends it with
-`authorization: {credentials: ...}` in its scrape config). The scrape runs in a thread because
-the database gauges query the database.
+Needs the read role when a token grants it (ROUTER_EXT_READ_TOKEN, ROUTER_EXT_ADMIN_TOKEN or
+ROUTER_EXT_TOKEN; Prometheus sends it with `authorization: {credentials: ...}` in its scrape
+config). The scrape runs in a thread because the database gauges query the database.
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ from starlette.routing import Route
 
 from router_ext.errors import InvalidInput
 from router_ext.ingest.normalize import MAX_NAME, build_row
+from router_ext.records import decoded_payload
 from router_ext.runtime import RouterExt
 from router_ext.stream.bus import EventFilter
 from router_ext.web.body import read_body
@@ -69,7 +70,8 @@ def routes(core: RouterExt) -> list[Route]:
         row = build_row(source_app=SOURCE, session_id=loop_id, hook_event_type=STOP,
                         payload=payload)
         (ack,) = await core.ingest([row], "http")
-        return JSONResponse({"stop": True, "loop_id": loop_id, "id": ack.id, **payload},
+        stored = decoded_payload(row)  # as stored: redacted
+        return JSONResponse({"stop": True, "loop_id": loop_id, "id": ack.id, **stored},
                             status_code=201)
 
     async def control(request: Request) -> JSONResponse:

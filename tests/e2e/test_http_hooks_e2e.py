@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ import httpx
 import pytest
 
 from tests.e2e.claude import ClaudeRunner
-from tests.support import ServerProcess
+from tests.support import ServerProcess, start_server
 
 pytestmark = pytest.mark.e2e
 HOOKS = ("UserPromptSubmit", "PreToolUse", "PermissionRequest", "PostToolUse", "Stop",
@@ -95,3 +96,59 @@ def test_deny_stops_the_tool(claude: ClaudeRunner, fresh_server: ServerProcess,
     kinds = [r["hook_event_type"] for r in rows]
     assert "PermissionRequest" in kinds and "PostToolUse" not in kinds, kinds
     assert not target.exists(), "deny should have stopped the Bash tool"
+
+
+def test_http_hooks_report_with_the_ingest_token_and_a_person_answers_as_admin(
+        claude: ClaudeRunner, tmp_path: Path) -> None:
+    """With role tokens set, Claude Code sends the ingest token from its environment (as
+    `router-ext hooks install` writes it) and only the admin token can answer."""
+    ingest, admin = "ingest-" + uuid.uuid4().hex, "admin-" + uuid.uuid4().hex
+    server = start_server(f"sqlite:///{tmp_path / 'roles.db'}", env={
+        "ROUTER_EXT_INGEST_TOKEN": ingest, "ROUTER_EXT_ADMIN_TOKEN": admin})
+    try:
+        config = settings(server, "e2e-roles")
+        for groups in config["hooks"].values():
+            groups[0]["hooks"][0].update(
+                headers={"Authorization": "Bearer $ROUTER_EXT_INGEST_TOKEN"},
+                allowedEnvVars=["ROUTER_EXT_INGEST_TOKEN"])
+        project = claude.project(tmp_path / "roles", config)
+        target = project / MARKER
+        claude.scenario("perm", {"turns": [
+            {"tool": "Bash", "input": {"command": f"touch {target}", "description": "touch"}},
+            {"text": "Finished."},
+        ]})
+        answered: list[dict[str, Any]] = []
+
+        def person() -> None:
+            with httpx.Client(base_url=server.url, timeout=10,
+                              headers={"authorization": f"Bearer {admin}"}) as http:
+                deadline = time.monotonic() + 60
+                while time.monotonic() < deadline and not answered:
+                    rows = http.get("/events/recent", params={
+                        "source_app": "e2e-roles", "hook_event_type": "PermissionRequest"}).json()
+                    if rows:
+                        event_id = rows[-1]["id"]
+                        refused = httpx.post(f"{server.url}/events/{event_id}/respond",
+                                             json={"permission": True}, timeout=10,
+                                             headers={"authorization": f"Bearer {ingest}"})
+                        assert refused.status_code == 403
+                        answered.append(http.post(f"/events/{event_id}/respond",
+                                                  json={"permission": True}).json())
+                    time.sleep(0.1)
+
+        thread = threading.Thread(target=person, daemon=True)
+        thread.start()
+        result = claude.run("scenario:perm make the file", cwd=project,
+                            args=["--model", "claude-sonnet-4-5"],
+                            env={"ROUTER_EXT_INGEST_TOKEN": ingest})
+        thread.join(5)
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert answered and answered[0]["humanInTheLoopStatus"]["respondedVia"][
+            "credential"] == "ROUTER_EXT_ADMIN_TOKEN"
+        assert target.exists(), "the admin's allow should have let the tool run"
+        kinds = [r["hook_event_type"] for r in httpx.get(
+            f"{server.url}/events/recent", params={"source_app": "e2e-roles"}, timeout=10,
+            headers={"authorization": f"Bearer {admin}"}).json()]
+        assert "UserPromptSubmit" in kinds and "PostToolUse" in kinds, kinds
+    finally:
+        server.stop()
