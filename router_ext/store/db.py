@@ -8,8 +8,8 @@ from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.pool import NullPool, QueuePool
 from sqlmodel import SQLModel
 
-from router_ext.store import models  # noqa: F401  (registers the tables)
 from router_ext.settings import Settings
+from router_ext.store import models  # noqa: F401  (registers the tables)
 
 BUSY_TIMEOUT_MS = 5_000
 PAGE_SIZE = 4_096

@@ -13,20 +13,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from router_ext.errors import InvalidInput
 from router_ext.hitl import HitlService
 from router_ext.records import to_api
 from router_ext.runtime import RouterExt
-from router_ext.web.body import read_json
+from router_ext.web.body import path_int, read_json
 
 MAX_RESPOND_BYTES = 256 * 1024
-
-
-def _event_id(request: Request) -> int:
-    raw = request.path_params["event_id"]
-    if not raw.isdigit() or len(raw) > 18:
-        raise InvalidInput(f"event id must be a positive integer, got {raw!r}", field="id")
-    return int(raw)
 
 
 def routes(core: RouterExt) -> list[Route]:
@@ -35,7 +27,7 @@ def routes(core: RouterExt) -> list[Route]:
     limit = min(core.settings.max_body_bytes, MAX_RESPOND_BYTES)
 
     async def respond(request: Request) -> Response:
-        event_id = _event_id(request)
+        event_id = path_int(request, "event_id")
         body = await read_json(request, limit)
         row = await service.respond(event_id, body)
         return JSONResponse(to_api(row))
