@@ -7,7 +7,7 @@ rather than client clocks, idempotent retries by `event_uid`, and JSON errors na
 
 from __future__ import annotations
 
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
@@ -22,7 +22,7 @@ from router_ext.web.body import int_param, list_param, read_json
 DEFAULT_LIMIT = 300
 
 
-def request_filter(request: Request) -> EventFilter:
+def request_filter(request: HTTPConnection) -> EventFilter:
     """The source_app / session_id / hook_event_type filter of a request's query string."""
     return EventFilter.of(list_param(request, "source_app"), list_param(request, "session_id"),
                           list_param(request, "hook_event_type"))
@@ -30,7 +30,7 @@ def request_filter(request: Request) -> EventFilter:
 
 async def ingest_one(core: RouterExt, row: Row, transport: str) -> Row:
     """Store one row and return the stored row (the original one for a repeated event_uid)."""
-    ack = (await core.ingest([row], transport))[0]
+    ack = (await core.ingest([row], transport))[0].committed()
     if not ack.duplicate:
         return row
     stored = await core.reader.event(ack.id)
