@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import weakref
 from typing import Any
 
 from sqlalchemy import Connection, select, update
 
 from router_ext.hitl import answer, relay
+from router_ext.ingest.fields import MAX_TIMEOUT_SECONDS
 from router_ext.ingest.normalize import now_ms
 from router_ext.records import Row, StoredEvent, to_api
 from router_ext.runtime import RouterExt
@@ -35,6 +37,13 @@ def _store(conn: Connection, row: Row, status: dict[str, Any]) -> Row:
     conn.execute(update(EVENTS).where(EVENTS.c.id == row["id"]).values(
         human_in_the_loop_status=text, hitl_status=status["status"]))
     return {**row, "human_in_the_loop_status": text, "hitl_status": status["status"]}
+
+
+def _finite(value: Any) -> float | None:
+    """A positive finite number, else None."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) and value > 0 else None
 
 
 class HitlService:
@@ -137,11 +146,14 @@ class HitlService:
     # -- timeouts -------------------------------------------------------------------------
 
     def _deadline_ms(self, row: Row) -> int:
+        # Stored rows may predate the field rules: any timeout or start that is not a usable
+        # number falls back to the default, and no wait is longer than the rules allow.
         request = answer.loads(row.get("human_in_the_loop"))
         status = answer.loads(row.get("human_in_the_loop_status"))
-        seconds = request.get("timeout") or self.settings.hitl_default_timeout_seconds
-        started = status.get("requestedAt") or row.get("received_at") or now_ms()
-        return int(started + float(seconds) * 1000)
+        seconds = _finite(request.get("timeout")) or self.settings.hitl_default_timeout_seconds
+        seconds = min(seconds, MAX_TIMEOUT_SECONDS)
+        started = _finite(status.get("requestedAt")) or _finite(row.get("received_at"))
+        return int((started or now_ms()) + seconds * 1000)
 
     def _arm(self, row: Row) -> None:
         event_id = int(row["id"])
@@ -183,12 +195,20 @@ class HitlService:
     def _on_commit(self, events: list[StoredEvent]) -> None:
         for event in events:
             if event.kind == "event" and event.row.get("hitl_status") == "pending":
-                self._arm(event.row)
+                self._arm_or_skip(event.row)
 
     async def _arm_stored(self) -> None:
         rows = await self.core.reader.call(self._pending_rows)
         for row in rows:
+            self._arm_or_skip(row)
+
+    def _arm_or_skip(self, row: Row) -> None:
+        # A stored request the server cannot use is logged and left alone: it must never
+        # stop the server from starting, nor the other requests from timing out.
+        try:
             self._arm(row)
+        except Exception:
+            log.exception("cannot arm the timeout of HITL request %s; skipped", row.get("id"))
 
     def _pending_rows(self) -> list[Row]:
         query = select(EVENTS.c.id, EVENTS.c.received_at, EVENTS.c.human_in_the_loop,
