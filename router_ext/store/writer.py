@@ -36,10 +36,12 @@ CommitListener = Callable[[list[StoredEvent]], None]
 # An arbitrary write, run in its own transaction; returns (result, rows to announce as updates).
 WriteOp = Callable[[Connection], tuple[Any, list[Row]]]
 # Failures of the database itself (down, locked, full, wrong schema): no row is to blame, so
-# the whole batch is refused as retryable instead of being split.
+# the whole batch is refused as retryable instead of being split. Anything else (a value the
+# driver cannot bind or the column refuses: sqlite3.ProgrammingError, DataError, Overflow...)
+# is searched for row by row.
 SERVER_FAULTS = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.ProgrammingError,
                  sa_exc.DisconnectionError, sa_exc.TimeoutError, sqlite3.OperationalError,
-                 sqlite3.InterfaceError, sqlite3.ProgrammingError, OSError)
+                 sqlite3.InterfaceError, OSError)
 _ROW_KEYS = frozenset({*COLUMNS, PAYLOAD_CACHE})
 
 
