@@ -4,7 +4,7 @@
      ├── InvalidInput        bad field, type, range or JSON    400 / INVALID_ARGUMENT / 4400
      │    ├── TooLarge        over a size, length or depth limit 413 / RESOURCE_EXHAUSTED / 4413
      │    └── Unstorable      valid, but the database refused it 422 / INVALID_ARGUMENT / 4422
-     ├── Unauthorized        missing or wrong bearer token      401 / UNAUTHENTICATED / 4401
+     ├── Unauthorized        missing or wrong bearer token      401 / UNAUTHENTICATED / 1008*
      ├── NotFound            unknown event, session or request  404 / NOT_FOUND / 4404
      ├── Conflict            already answered or timed out      409 / FAILED_PRECONDITION / 4409
      ├── Overloaded          write queue full                   503 / RESOURCE_EXHAUSTED / 1013
@@ -14,7 +14,8 @@ Every answer carries the kind: the HTTP JSON body `{"error": kind, "detail", "fi
 trailing metadata `router-ext-error: kind` (and `router-ext-field`), so a client can tell a
 refused event (never retried) from an overloaded server (retried) even where the gRPC code is
 the same. A WebSocket closes with `4000 + HTTP status` for a 4xx and 1013 (try again later)
-for a 503, the detail as the reason.
+for a 503, the detail as the reason. (*The token check closes an unauthorized WebSocket with
+1008, policy violation, before any route runs.)
 """
 
 from __future__ import annotations
