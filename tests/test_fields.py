@@ -18,6 +18,7 @@ LIMIT = 1_000_000
     (b'{"payload":{"a":[1,Infinity]}}', "payload.a[1]"),
     (b'{"x":-Infinity}', "x"),
     (b'{"payload":{"big":1e400}}', "payload.big"),
+    (b'{"note":{"\\ud800":Infinity}}', "note.\ufffd"),  # the answer must encode as UTF-8
 ])
 def test_nan_and_infinity_are_refused_naming_where(raw: bytes, field: str) -> None:
     with pytest.raises(InvalidInput) as info:

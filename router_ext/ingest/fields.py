@@ -270,7 +270,7 @@ def _find(value: Any, bad: Any, path: str) -> str | None:
     while stack:
         item, where = stack.pop()
         if bad(item):
-            return where or path
+            return repair_text(where or path)  # a key may hold a lone surrogate
         if isinstance(item, dict):
             stack.extend((v, f"{where}.{k}" if where else str(k))
                          for k, v in reversed(item.items()))
