@@ -1,17 +1,25 @@
-"""The exception tree, and the one table that maps it to HTTP and gRPC status codes.
+"""The exception tree, and the one table that maps it to HTTP, gRPC and WebSocket codes.
 
-    RouterExtError
-     ├── InvalidInput        bad field, type or JSON           400 / INVALID_ARGUMENT
-     │    ├── TooLarge        over a configured size limit      413 / RESOURCE_EXHAUSTED
-     │    └── NotJson         a state-changing body not JSON    415 / INVALID_ARGUMENT
-     ├── Unauthorized        missing or wrong bearer token      401 / UNAUTHENTICATED
+    RouterExtError                                          HTTP / gRPC / WebSocket close
+     ├── InvalidInput        bad field, type, range or JSON    400 / INVALID_ARGUMENT / 4400
+     │    ├── TooLarge        over a size, length or depth limit 413 / RESOURCE_EXHAUSTED / 4413
+     │    ├── Unstorable      valid, but the database refused it 422 / INVALID_ARGUMENT / 4422
+     │    └── NotJson         a state-changing body not JSON    415 / INVALID_ARGUMENT / 4415
+     ├── Unauthorized        missing or wrong bearer token      401 / UNAUTHENTICATED / 1008*
      ├── Forbidden           another origin, or a token of
-     │                       a role that may not do this        403 / PERMISSION_DENIED
-     ├── RateLimited         too many wrong tokens              429 / RESOURCE_EXHAUSTED
-     ├── NotFound            unknown event, session or request  404 / NOT_FOUND
-     ├── Conflict            already answered or timed out      409 / FAILED_PRECONDITION
-     ├── Overloaded          write queue full                   503 / RESOURCE_EXHAUSTED
-     └── Unavailable         shutting down or database down     503 / UNAVAILABLE
+     │                       a role that may not do this        403 / PERMISSION_DENIED / 1008*
+     ├── RateLimited         too many wrong tokens              429 / RESOURCE_EXHAUSTED / 1008*
+     ├── NotFound            unknown event, session or request  404 / NOT_FOUND / 4404
+     ├── Conflict            already answered or timed out      409 / FAILED_PRECONDITION / 4409
+     ├── Overloaded          write queue full                   503 / RESOURCE_EXHAUSTED / 1013
+     └── Unavailable         shutting down or database down     503 / UNAVAILABLE / 1013
+
+Every answer carries the kind: the HTTP JSON body `{"error": kind, "detail", "field"}`, gRPC
+trailing metadata `router-ext-error: kind` (and `router-ext-field`), so a client can tell a
+refused event (never retried) from an overloaded server (retried) even where the gRPC code is
+the same. A WebSocket closes with `4000 + HTTP status` for a 4xx and 1013 (try again later)
+for a 503, the detail as the reason. (*The token check closes an unauthorized WebSocket with
+1008, policy violation, before any route runs; so do the host, origin and role checks.)
 """
 
 from __future__ import annotations
@@ -30,6 +38,23 @@ class RouterExtError(Exception):
         super().__init__(message)
         self.message = message
         self.field = field
+
+    @property
+    def ws_close_code(self) -> int:
+        """The WebSocket close code: 4000 + the HTTP status for a 4xx, else 1013 or 1011."""
+        if 400 <= self.http_status < 500:
+            return 4000 + self.http_status
+        return 1013 if self.http_status == 503 else 1011
+
+    @property
+    def retryable(self) -> bool:
+        """True when the same request may succeed later (5xx); a 4xx never will."""
+        return self.http_status >= 500
+
+    def grpc_metadata(self) -> tuple[tuple[str, str], ...]:
+        """Trailing metadata naming the kind and the field."""
+        meta = (("router-ext-error", self.kind),)
+        return (*meta, ("router-ext-field", self.field)) if self.field else meta
 
     def to_dict(self) -> dict[str, object]:
         """The JSON error body: {"error": kind, "detail": message, "field": ...}."""
@@ -53,6 +78,14 @@ class TooLarge(InvalidInput):
     http_status = 413
     grpc_code = grpc.StatusCode.RESOURCE_EXHAUSTED
     kind = "too_large"
+
+
+class Unstorable(InvalidInput):
+    """The event passed every field rule but the database refused it; it failed alone."""
+
+    http_status = 422
+    grpc_code = grpc.StatusCode.INVALID_ARGUMENT
+    kind = "unstorable"
 
 
 class NotJson(InvalidInput):

@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from router_ext.ingest.fields import MAX_SAFE_INT, has_lone_surrogate, repair
 from router_ext.v1 import types_pb2
 
 Row = dict[str, Any]
@@ -30,8 +31,40 @@ COLUMNS = (
 )
 
 
+# Rows stored before the field rules may hold NaN/Infinity or a `\ud800` escape: they are read
+# as null and U+FFFD, so every answer stays valid JSON and encodable as UTF-8.
+_decode = json.JSONDecoder(parse_constant=lambda _: None).decode
+
+
 def _loads(text: str | None) -> Any:
-    return None if text is None else json.loads(text)
+    if text is None:
+        return None
+    try:
+        value = _decode(text)
+    except (ValueError, RecursionError):
+        return text  # not JSON at all (a damaged row): shown as the text it is
+    return repair(value) if has_lone_surrogate(text) else value
+
+
+def _payload_json(text: str) -> str:
+    """The stored payload text, spliced as is unless an older row needs it made valid."""
+    if "NaN" in text or "Infinity" in text or has_lone_surrogate(text):
+        return _encode_compact(_loads(text))
+    return text
+
+
+def _dict(text: str | None) -> dict[str, Any] | None:
+    value = _loads(text)
+    return value if isinstance(value, dict) and value else None
+
+
+def _float(value: Any) -> float:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
+
+
+def _int(value: Any) -> int:
+    number = _float(value)
+    return int(number) if 0 <= number <= MAX_SAFE_INT else 0
 
 
 def decoded_payload(row: Row) -> Any:
@@ -55,13 +88,13 @@ def to_api_json(row: Row) -> str:
     `extra`, so it is there once); JSON readers do not mind the order.
     """
     head = _encode_compact(_api_fields(row))
-    return f'{head[:-1]},"payload":{row["payload"]}}}'
+    return f'{head[:-1]},"payload":{_payload_json(row["payload"])}}}'
 
 
 def _api_fields(row: Row) -> dict[str, Any]:
     out: dict[str, Any] = {}
     extra = _loads(row.get("extra"))
-    if extra:
+    if extra and isinstance(extra, dict):
         out.update(extra)
     out.update({
         "id": row["id"],
@@ -84,29 +117,30 @@ def _api_fields(row: Row) -> dict[str, Any]:
 
 
 def _hitl_proto(text: str | None) -> types_pb2.HumanInTheLoop | None:
-    data = _loads(text)
-    if not data:
+    data = _dict(text)
+    if data is None:
         return None
+    choices = data.get("choices")
     return types_pb2.HumanInTheLoop(
         question=str(data.get("question") or ""),
         type=str(data.get("type") or ""),
-        choices=[str(c) for c in data.get("choices") or []],
-        timeout_seconds=float(data.get("timeout") or 0),
+        choices=[str(c) for c in choices] if isinstance(choices, list) else [],
+        timeout_seconds=_float(data.get("timeout")),
         response_websocket_url=str(data.get("responseWebSocketUrl") or ""),
         requires_response=bool(data.get("requiresResponse", False)),
     )
 
 
 def _hitl_status_proto(text: str | None) -> types_pb2.HumanInTheLoopStatus | None:
-    data = _loads(text)
-    if not data:
+    data = _dict(text)
+    if data is None:
         return None
     response = data.get("response")
     return types_pb2.HumanInTheLoopStatus(
         status=str(data.get("status") or ""),
         response_json="" if response is None else json.dumps(response),
         responded_by=str(data.get("respondedBy") or ""),
-        responded_at_ms=int(data.get("respondedAt") or 0),
+        responded_at_ms=_int(data.get("respondedAt")),
         delivery=str(data.get("delivery") or ""),
         delivery_error=str(data.get("deliveryError") or ""),
     )
@@ -120,7 +154,7 @@ def to_proto(row: Row) -> types_pb2.Event:
         source_app=row["source_app"],
         session_id=row["session_id"],
         hook_event_type=row["hook_event_type"],
-        payload_json=row["payload"],
+        payload_json=_payload_json(row["payload"]),
         timestamp_ms=row["timestamp"],
         model_name=row.get("model_name") or "",
         host=row.get("host") or "",
@@ -158,6 +192,19 @@ class FoldNotes:
     # Tokens and cost the batch added to the totals, per model (runs counted once).
     usage: dict[str, dict[str, Any]] = field(default_factory=dict)
     unpriced: list[str] = field(default_factory=list)
+
+    @staticmethod
+    def merged(first: FoldNotes | None, second: FoldNotes | None) -> FoldNotes | None:
+        """Both notes as one (a batch committed in parts); None when neither has any."""
+        if first is None or second is None:
+            return first or second
+        usage = {model: dict(fields) for model, fields in first.usage.items()}
+        for model, fields in second.usage.items():
+            into = usage.setdefault(model, {})
+            for name, value in fields.items():
+                into[name] = (into.get(name) or 0) + (value or 0)
+        return FoldNotes({**first.sessions, **second.sessions}, usage,
+                         first.unpriced + second.unpriced)
 
 
 @dataclass(slots=True)

@@ -135,7 +135,11 @@ class RouterExt:
         self.reader_engine.dispose()
 
     async def ingest(self, rows: list[Row], transport: str) -> list[Ack]:
-        """Store normalized rows; returns one ack per row once committed."""
+        """Store normalized rows; returns one ack per row once committed.
+
+        A row the database refused by itself has an ack with `error` set (the others are
+        committed); `ack.committed()` raises it for callers that store one row.
+        """
         started = time.perf_counter()
         self.redaction.apply(rows)
         try:
@@ -144,12 +148,16 @@ class RouterExt:
             self.reject(transport, exc)
             raise
         self.metrics.ingest_duration.labels(transport).observe(time.perf_counter() - started)
+        for ack in acks:
+            if ack.error is not None:
+                self.reject(transport, ack.error)
         duplicates = sum(1 for ack in acks if ack.duplicate)
         if duplicates:
             self.metrics.duplicate.labels(transport).inc(duplicates)
         # One counter update per (source, type) pair, not per row: batches are mostly uniform.
         counts = Counter((row["source_app"], row["hook_event_type"])
-                         for row, ack in zip(rows, acks, strict=True) if not ack.duplicate)
+                         for row, ack in zip(rows, acks, strict=True)
+                         if not ack.duplicate and ack.error is None)
         for (source, kind), n in counts.items():
             self._received(transport, source, kind).inc(n)
         return acks

@@ -3,7 +3,9 @@
 Each event gets its `event_uid` here, once, before the first attempt, so a retry or a replay from
 the spool is recognised by the server and never counted twice. A send tries once; only if that fails
 does it retry under an explicit tenacity policy (router_ext_client.retry), all within one deadline.
-Past the deadline the event goes to the spool, which is replayed after the next good send.
+Past the deadline the event goes to the spool, which is replayed after the next good send. An
+event the server refuses for good (400/413/422, gRPC INVALID_ARGUMENT or a refused size) goes to
+the spool's dead letter instead, live or on replay, so it is kept and never blocks the rest.
 
 HTTP is spoken over a plain socket (no http.client, whose ssl import alone costs a hook ~10 ms);
 grpc:// URLs use the gRPC IngestService, imported only then.
@@ -16,7 +18,7 @@ import time
 
 from router_ext_client.config import ClientConfig
 from router_ext_client.retry import PermanentError, RetryableError
-from router_ext_client.spool import Entry, ReplayResult, Spool, dumps, loads
+from router_ext_client.spool import Entry, Refused, ReplayResult, Spool, dumps, loads
 from router_ext_client.uid import new_uid
 
 TYPE_CHECKING = False  # typing and dataclasses cost a hook start-up ~14 ms; avoided
@@ -171,6 +173,8 @@ class Client:
         try:
             ack = self._deliver(kind, body, deadline)
         except PermanentError as exc:
+            self.spool.dead_letter(Entry(kind, body, time.time_ns() // 1_000_000),
+                                   Refused(exc.status, exc.detail))
             return Outcome("rejected", error=exc.detail)
         except RetryableError as exc:
             kept = self.spool.append(kind, body)
@@ -182,14 +186,14 @@ class Client:
     def replay(self, *, deadline: float | None = None, limit: int | None = None) -> ReplayResult:
         """Send spooled events oldest first, one attempt each; stops at the first failure."""
 
-        def send(entry: Entry) -> bool:
+        def send(entry: Entry) -> bool | Refused:
             left = self.config.attempt_timeout if deadline is None else deadline - time.monotonic()
             if left <= 0:
                 return False
             try:
                 self._attempt(entry.kind, entry.body, min(self.config.attempt_timeout, left))
-            except PermanentError:
-                return True  # the server will never take it; do not let it block the rest
+            except PermanentError as exc:  # never taken: to the dead letter, not in the way
+                return Refused(exc.status, exc.detail)
             except RetryableError:
                 return False
             return True
@@ -329,7 +333,18 @@ def _grpc_publish(conn: tuple[Any, Any], kind: str, body: dict[str, Any], timeou
         code = exc.code()
         if code in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION):
             raise PermanentError(400, str(exc.details())) from exc
+        if code == grpc.StatusCode.RESOURCE_EXHAUSTED and _grpc_kind(exc) != "overloaded":
+            # Too large (ours or gRPC's own message limit); only a full queue is worth a retry.
+            raise PermanentError(413, str(exc.details())) from exc
         raise RetryableError(f"gRPC {code.name}: {exc.details()}") from exc
     except ValueError as exc:  # a body that does not fit the message: bad input
         raise PermanentError(400, str(exc)) from exc
     return {"id": ack.id, "event_uid": ack.event_uid, "duplicate": ack.duplicate}
+
+
+def _grpc_kind(exc: Any) -> str:
+    """The server's error kind from the trailing metadata (router-ext-error), or ""."""
+    for key, value in exc.trailing_metadata() or ():
+        if key == "router-ext-error":
+            return str(value)
+    return ""

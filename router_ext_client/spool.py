@@ -10,6 +10,11 @@ place, and the server's event_uid dedup makes sending an event twice harmless.
 The spool is bounded: an event that would push it past `max_bytes` is dropped and counted in
 `state.json`; so is every damaged line found on replay, which is skipped while the rest is
 recovered.
+
+An event the server refuses for good (400, 413, 422: it broke a field rule) must not block the
+events behind it: it moves to `dead-letter.jsonl` beside the spool (owner-only, bounded by
+`dead_max_bytes`, each line the entry plus the server's status and answer), is counted, and
+the replay goes on. `router-ext spool status` shows how many wait there.
 """
 
 from __future__ import annotations
@@ -35,7 +40,8 @@ except ImportError:  # another Python: the json package it is
 SPOOL = "spool.jsonl"
 DRAINING = "draining.jsonl"
 STATE = "state.json"
-# Answers from a replay's send function for each entry.
+DEAD = "dead-letter.jsonl"
+# Answers from a replay's send function for each entry (or a Refused: never to be sent again).
 SENT, RETRY_LATER = True, False
 
 
@@ -111,21 +117,32 @@ class Entry:
         return (dumps(data) + "\n").encode()
 
 
-class ReplayResult:
-    """What one replay did: sent, damaged (skipped), remaining, busy (another replay ran)."""
+class Refused:
+    """A send function's answer for an event the server refused for good (status, answer)."""
 
-    __slots__ = ("busy", "damaged", "remaining", "sent")
+    __slots__ = ("detail", "status")
+
+    def __init__(self, status: int, detail: str) -> None:
+        self.status = status
+        self.detail = detail
+
+
+class ReplayResult:
+    """What one replay did: sent, refused (dead-lettered), damaged (skipped), remaining, busy."""
+
+    __slots__ = ("busy", "damaged", "refused", "remaining", "sent")
 
     def __init__(self) -> None:
         self.sent = 0
+        self.refused = 0
         self.damaged = 0
         self.remaining = 0
         self.busy = False
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
-        return {"sent": self.sent, "damaged": self.damaged, "remaining": self.remaining,
-                "busy": self.busy}
+        return {"sent": self.sent, "refused": self.refused, "damaged": self.damaged,
+                "remaining": self.remaining, "busy": self.busy}
 
 
 def _parse(raw: bytes) -> Entry | None:
@@ -163,9 +180,11 @@ class _Lock:
 class Spool:
     """A folder of spooled events. Safe to use from many processes at once."""
 
-    def __init__(self, directory: str, max_bytes: int = 64 * 1024 * 1024) -> None:
+    def __init__(self, directory: str, max_bytes: int = 64 * 1024 * 1024,
+                 dead_max_bytes: int = 16 * 1024 * 1024) -> None:
         self.dir = directory
         self.max_bytes = max_bytes
+        self.dead_max_bytes = dead_max_bytes
 
     def _path(self, name: str) -> str:
         return os.path.join(self.dir, name)
@@ -206,6 +225,24 @@ class Spool:
                 os.close(fd)
         return True
 
+    def dead_letter(self, entry: Entry, refused: Refused) -> bool:
+        """Keep an event the server refused, with its answer; False (counted) when full."""
+        data = {"kind": entry.kind, "body": entry.body, "spooled_at": entry.spooled_at,
+                "refused_at": time.time_ns() // 1_000_000, "status": refused.status,
+                "error": refused.detail[:2000]}
+        line = (dumps(data) + "\n").encode()
+        with self._locked():
+            if self._size(DEAD) + len(line) > self.dead_max_bytes:
+                self._count("dead_dropped", 1)
+                return False
+            fd = os.open(self._path(DEAD), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            try:
+                os.write(fd, line)
+            finally:
+                os.close(fd)
+            self._count("dead_letter", 1)
+        return True
+
     # -- counters -----------------------------------------------------------------------
 
     def _read_state(self) -> dict[str, int]:
@@ -231,19 +268,23 @@ class Spool:
             os.close(fd)
         os.replace(tmp, self._path(name))
 
+    def _lines(self, name: str) -> int:
+        try:
+            with open(self._path(name), "rb") as f:
+                return sum(1 for raw in f if raw.strip())
+        except OSError:
+            return 0
+
     def status(self) -> dict[str, Any]:
-        """Pending events, bytes, and the dropped and damaged counters."""
-        pending = 0
-        for name in (DRAINING, SPOOL):
-            try:
-                with open(self._path(name), "rb") as f:
-                    pending += sum(1 for raw in f if raw.strip())
-            except OSError:
-                pass
+        """Pending events, bytes, the dead letter, and the dropped and damaged counters."""
         state = self._read_state()
-        return {"dir": self.dir, "pending": pending, "bytes": self.size(),
-                "max_bytes": self.max_bytes, "dropped": state.get("dropped", 0),
-                "damaged": state.get("damaged", 0)}
+        return {"dir": self.dir, "pending": self._lines(DRAINING) + self._lines(SPOOL),
+                "bytes": self.size(), "max_bytes": self.max_bytes,
+                "dropped": state.get("dropped", 0), "damaged": state.get("damaged", 0),
+                "dead_letter": self._lines(DEAD), "dead_letter_path": self._path(DEAD),
+                "dead_letter_bytes": self._size(DEAD),
+                "dead_letter_total": state.get("dead_letter", 0),
+                "dead_letter_dropped": state.get("dead_dropped", 0)}
 
     # -- replay -------------------------------------------------------------------------
 
@@ -257,13 +298,13 @@ class Spool:
         with open(self._path(DRAINING), "rb") as f:
             return [raw for raw in f if raw.strip()]
 
-    def replay(self, send: Callable[[Entry], bool], *, limit: int | None = None,
+    def replay(self, send: Callable[[Entry], bool | Refused], *, limit: int | None = None,
                deadline: float | None = None) -> ReplayResult:
         """Send spooled events oldest first until done, a send fails, `limit` or `deadline`.
 
-        `send` returns True when the server has the event (stored or a duplicate) and False
-        to stop and keep it; a rejected event (bad input) should return True so it cannot
-        block the rest forever.
+        `send` returns True when the server has the event (stored or a duplicate), False to
+        stop and keep it, or a :class:`Refused` for an event the server will never take: it
+        goes to the dead letter and the replay goes on, so it cannot block the rest.
         """
         result = ReplayResult()
         if not os.path.isdir(self.dir):
@@ -276,7 +317,7 @@ class Spool:
                 lines = self._take()
                 if not lines:
                     break
-                done = self._send_lines(lines, send, result, limit, deadline)
+                done = self._send_lines(lines, send, result, limit, deadline, self.dead_letter)
                 rest = lines[done:]
                 if rest:
                     self._write(DRAINING, b"".join(rest))
@@ -289,18 +330,24 @@ class Spool:
         return result
 
     @staticmethod
-    def _send_lines(lines: list[bytes], send: Callable[[Entry], bool], result: ReplayResult,
-                    limit: int | None, deadline: float | None) -> int:
-        """Send lines in order; returns how many were consumed (sent or damaged)."""
+    def _send_lines(lines: list[bytes], send: Callable[[Entry], bool | Refused],
+                    result: ReplayResult, limit: int | None, deadline: float | None,
+                    dead: Callable[[Entry, Refused], bool]) -> int:
+        """Send lines in order; returns how many were consumed (sent, refused or damaged)."""
         for i, raw in enumerate(lines):
-            if (limit is not None and result.sent >= limit) or (
+            if (limit is not None and result.sent + result.refused >= limit) or (
                     deadline is not None and time.monotonic() >= deadline):
                 return i
             entry = _parse(raw)
             if entry is None:
                 result.damaged += 1
                 continue
-            if not send(entry):
+            outcome = send(entry)
+            if isinstance(outcome, Refused):
+                dead(entry, outcome)
+                result.refused += 1
+                continue
+            if not outcome:
                 return i
             result.sent += 1
         return len(lines)

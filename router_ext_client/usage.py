@@ -38,10 +38,13 @@ _RESULT_KEYS = {
 }
 
 
+MAX_COUNT = 2**53 - 1  # what every store and JavaScript holds exactly
+
+
 def _int(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return 0
-    return max(0, int(value))
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+        return 0  # value != value: NaN
+    return int(min(max(0, value), MAX_COUNT))
 
 
 @dataclass

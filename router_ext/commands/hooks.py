@@ -241,7 +241,7 @@ def doctor(path: Path, current: dict[str, Any], args: argparse.Namespace) -> int
             problems.append(f"server {server} does not answer: {exc}")
         status = client.spool.status()
         print(f"spool: {status['dir']} pending={status['pending']} dropped={status['dropped']} "
-              f"damaged={status['damaged']}")
+              f"damaged={status['damaged']} dead_letter={status['dead_letter']}")
         if status["pending"]:
             problems.append(f"{status['pending']} events wait in the spool "
                             "(router-ext spool flush)")

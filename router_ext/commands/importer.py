@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import json
 import sys
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -74,8 +75,17 @@ def _send(args: argparse.Namespace, settings: Settings) -> dict[str, int]:
                 "timestamp": event.timestamp, "payload": event.payload}
         request = urllib.request.Request(f"{args.url.rstrip('/')}/events", method="POST",
                                          data=json.dumps(body).encode(), headers=headers)
-        with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT) as response:
-            response.read()
         report.events += 1
+        try:
+            with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT) as response:
+                response.read()
+        except urllib.error.HTTPError as exc:
+            if not 400 <= exc.code < 500:
+                raise
+            # Refused by the field rules: counted and skipped, as a local import does.
+            report.counters["refused"] = report.counters.get("refused", 0) + 1
+            print(f"router-ext import: event {event.event_uid} refused: {exc.code} "
+                  f"{exc.read()[:300].decode('utf-8', 'replace')}", file=sys.stderr)
+            continue
         report.sessions.add(event.session_id)
     return report.as_dict()

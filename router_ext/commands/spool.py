@@ -10,8 +10,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register the subcommand."""
     p = sub.add_parser("spool", help="replay (flush) or inspect (status) the client spool",
                        description="Events a client could not deliver wait in the spool "
-                                   "(ROUTER_EXT_SPOOL_DIR). flush sends them oldest first; "
-                                   "status shows pending, dropped and damaged counts.")
+                                   "(ROUTER_EXT_SPOOL_DIR). flush sends them oldest first; an "
+                                   "event the server refuses moves to the dead letter "
+                                   "(dead-letter.jsonl beside the spool) and the rest go on. "
+                                   "status shows pending, dead-letter, dropped and damaged "
+                                   "counts.")
     p.add_argument("action", choices=("flush", "status"))
     p.add_argument("--server", help="server URL (ROUTER_EXT_URL)")
     p.add_argument("--token", help="bearer token (ROUTER_EXT_INGEST_TOKEN, else "
@@ -36,7 +39,9 @@ def run(args: argparse.Namespace) -> int:
         client.close()
     status = client.spool.status()
     print(json.dumps({**result.to_dict(), "pending": status["pending"],
-                      "dropped": status["dropped"], "damaged_total": status["damaged"]}))
+                      "dropped": status["dropped"], "damaged_total": status["damaged"],
+                      "dead_letter": status["dead_letter"],
+                      "dead_letter_path": status["dead_letter_path"]}))
     if result.busy:
         print("router-ext spool: another process is replaying this spool", flush=True)
     return 0 if status["pending"] == 0 else 1

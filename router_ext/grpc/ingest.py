@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 import grpc
 
 from router_ext.errors import InvalidInput, RouterExtError
+from router_ext.grpc.malformed import Malformed
 from router_ext.grpc.status import unary_errors
 from router_ext.ingest.normalize import from_proto
 from router_ext.records import Row
@@ -23,12 +24,16 @@ IN_FLIGHT_CHUNKS = 8
 
 
 def _ack(ack: Ack) -> ingest_pb2.Ack:
+    if ack.error is not None:  # refused by the database on its own; the others committed
+        return ingest_pb2.Ack(event_uid=ack.event_uid, error=ack.error.message,
+                              error_code=ack.error.grpc_code.name)
     return ingest_pb2.Ack(id=ack.id, event_uid=ack.event_uid, duplicate=ack.duplicate)
 
 
-def _error_ack(request: ingest_pb2.PublishRequest, exc: RouterExtError) -> ingest_pb2.Ack:
-    return ingest_pb2.Ack(event_uid=request.event.event_uid, error=exc.message,
-                          error_code=exc.grpc_code.name)
+def _error_ack(request: ingest_pb2.PublishRequest | Malformed, exc: RouterExtError
+               ) -> ingest_pb2.Ack:
+    uid = "" if isinstance(request, Malformed) else request.event.event_uid
+    return ingest_pb2.Ack(event_uid=uid, error=exc.message, error_code=exc.grpc_code.name)
 
 
 class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
@@ -59,7 +64,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         if not request.HasField("event"):
             raise InvalidInput("'event' is required", field="event")
         (ack,) = await self.core.ingest([self._row(request.event)], TRANSPORT)
-        return _ack(ack)
+        return _ack(ack.committed())
 
     @unary_errors
     async def PublishBatch(self, request: ingest_pb2.PublishBatchRequest,
@@ -127,6 +132,8 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         rows: list[Row] = []
         for request in chunk:
             try:
+                if isinstance(request, Malformed):  # bytes that did not parse: this one alone
+                    raise request.error
                 if not request.HasField("event"):
                     raise InvalidInput("'event' is required", field="event")
                 rows.append(self._row(request.event))
@@ -148,6 +155,10 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
                             context: grpc.aio.ServicerContext) -> ingest_pb2.Ack:
         from router_ext.ingest.metric_body import from_metric_proto
 
-        row = from_metric_proto(request.metric)
+        try:
+            row = from_metric_proto(request.metric)
+        except RouterExtError as exc:
+            self.core.reject(TRANSPORT, exc)
+            raise
         (ack,) = await self.core.ingest([row], TRANSPORT)
-        return _ack(ack)
+        return _ack(ack.committed())

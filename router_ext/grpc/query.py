@@ -8,6 +8,7 @@ from router_ext.errors import InvalidInput, NotFound
 from router_ext.grpc.convert import session_proto
 from router_ext.grpc.status import unary_errors
 from router_ext.grpc.stream import event_filter
+from router_ext.ingest import fields
 from router_ext.records import to_proto
 from router_ext.runtime import RouterExt
 from router_ext.v1 import query_pb2, query_pb2_grpc, types_pb2
@@ -33,8 +34,10 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):
         limit = _limit(request.limit, 300)
         rows = await self.core.reader.recent(
             event_filter(request.filter), limit,
-            before_id=request.before_id if request.HasField("before_id") else None,
-            after_id=request.after_id if request.HasField("after_id") else None,
+            before_id=fields.integer(request.before_id, "before_id")
+            if request.HasField("before_id") else None,
+            after_id=fields.integer(request.after_id, "after_id")
+            if request.HasField("after_id") else None,
         )
         next_before = rows[0]["id"] if len(rows) == limit else 0
         return query_pb2.ListEventsResponse(events=[to_proto(r) for r in rows],
@@ -51,18 +54,20 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):
                            context: grpc.aio.ServicerContext
                            ) -> query_pb2.ListSessionsResponse:
         rows = await self.core.reader.sessions(
-            source=request.source, project=request.project, label=request.label,
-            status=request.status, limit=_limit(request.limit, 100),
-            started_before_ms=request.started_before_ms,
+            source=fields.identifier(request.source, "source") or "",
+            project=fields.identifier(request.project, "project", limit=512) or "",
+            label=fields.identifier(request.label, "label") or "",
+            status=fields.identifier(request.status, "status") or "",
+            limit=_limit(request.limit, 100),
+            started_before_ms=fields.integer(request.started_before_ms, "started_before_ms"),
         )
         return query_pb2.ListSessionsResponse(sessions=[session_proto(r) for r in rows])
 
     @unary_errors
     async def GetSession(self, request: query_pb2.GetSessionRequest,
                          context: grpc.aio.ServicerContext) -> types_pb2.Session:
-        if not request.id:
-            raise InvalidInput("'id' is required", field="id")
-        row = await self.core.reader.session(request.id)
+        session_id = fields.required_identifier(request.id, "id", 300)
+        row = await self.core.reader.session(session_id)
         if row is None:
             raise NotFound(f"no session with id {request.id!r}")
         return session_proto(row)

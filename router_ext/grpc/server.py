@@ -11,6 +11,7 @@ from grpc_reflection.v1alpha import reflection
 from router_ext.access import Access
 from router_ext.grpc.access import AccessInterceptor
 from router_ext.grpc.ingest import IngestServicer
+from router_ext.grpc.malformed import TolerantRegistrar
 from router_ext.grpc.query import QueryServicer
 from router_ext.grpc.stream import StreamServicer
 from router_ext.runtime import RouterExt
@@ -57,14 +58,16 @@ class GrpcServer:
             interceptors=[AccessInterceptor(Access.of(core))],
         )
         self.ingest = IngestServicer(core)
-        ingest_pb2_grpc.add_IngestServiceServicer_to_server(self.ingest, self.server)
-        stream_pb2_grpc.add_StreamServiceServicer_to_server(StreamServicer(core), self.server)
-        query_pb2_grpc.add_QueryServiceServicer_to_server(QueryServicer(core), self.server)
+        # Every service is registered through it: bytes that do not parse are INVALID_ARGUMENT.
+        registrar: Any = TolerantRegistrar(self.server)
+        ingest_pb2_grpc.add_IngestServiceServicer_to_server(self.ingest, registrar)
+        stream_pb2_grpc.add_StreamServiceServicer_to_server(StreamServicer(core), registrar)
+        query_pb2_grpc.add_QueryServiceServicer_to_server(QueryServicer(core), registrar)
         self.health = health.aio.HealthServicer()
-        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, registrar)
         if settings.grpc_reflection:
             reflection.enable_server_reflection(
-                (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server)
+                (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), registrar)
         self.port = 0
 
     async def start(self, host: str, port: int) -> int:

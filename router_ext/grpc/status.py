@@ -14,8 +14,8 @@ T = TypeVar("T")
 
 
 async def abort_with(context: grpc.aio.ServicerContext, exc: RouterExtError) -> None:
-    """End the RPC with the error's code and message (raises)."""
-    await context.abort(exc.grpc_code, exc.message)
+    """End the RPC with the error's code, message and kind metadata (raises)."""
+    await context.abort(exc.grpc_code, exc.message, exc.grpc_metadata())
 
 
 def unary_errors(

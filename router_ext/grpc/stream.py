@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 
 import grpc
 
+from router_ext.errors import RouterExtError
+from router_ext.grpc.status import abort_with
+from router_ext.ingest import fields
 from router_ext.runtime import RouterExt
 from router_ext.stream.bus import BusClosed, EventFilter, SubscriberBehind
 from router_ext.stream.live import Heartbeat, follow
@@ -15,8 +18,13 @@ RESUME_KEY = "resume-after-id"
 
 
 def event_filter(msg: types_pb2.EventFilter) -> EventFilter:
-    """The bus filter for a protobuf EventFilter."""
-    return EventFilter.of(msg.source_apps, msg.session_ids, msg.hook_event_types)
+    """The bus filter for a protobuf EventFilter; each value is an identifier."""
+    def ids(values: Iterable[str], name: str) -> list[str]:
+        return [fields.identifier(v, name) or "" for v in values]
+
+    return EventFilter.of(ids(msg.source_apps, "filter.source_apps"),
+                          ids(msg.session_ids, "filter.session_ids"),
+                          ids(msg.hook_event_types, "filter.hook_event_types"))
 
 
 class StreamServicer(stream_pb2_grpc.StreamServiceServicer):
@@ -28,11 +36,15 @@ class StreamServicer(stream_pb2_grpc.StreamServiceServicer):
     async def Subscribe(self, request: stream_pb2.SubscribeRequest,
                         context: grpc.aio.ServicerContext
                         ) -> AsyncIterator[stream_pb2.StreamMessage]:
-        after_id = request.after_id if request.HasField("after_id") else None
-        if after_id is not None and after_id < 0:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "'after_id' must be >= 0")
+        try:
+            after_id = fields.integer(request.after_id, "after_id") if request.HasField(
+                "after_id") else None
+            flt = event_filter(request.filter)
+        except RouterExtError as exc:
+            await abort_with(context, exc)
+            return
         events = follow(
-            self.core.reader, self.core.bus, event_filter(request.filter), after_id=after_id,
+            self.core.reader, self.core.bus, flt, after_id=after_id,
             live_from_id=self.core.last_id, include_updates=request.include_updates,
             heartbeat_seconds=self.core.settings.heartbeat_seconds, transport="grpc",
         )

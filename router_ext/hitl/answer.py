@@ -13,8 +13,11 @@ MAX_BY = 256
 
 
 def loads(text: str | None) -> dict[str, Any]:
-    """A stored JSON object column, or an empty dict."""
-    value = json.loads(text) if text else None
+    """A stored JSON object column, or an empty dict (also for text that is not JSON)."""
+    try:
+        value = json.loads(text) if text else None
+    except (ValueError, TypeError, RecursionError):
+        return {}
     return value if isinstance(value, dict) else {}
 
 

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, select, update
 
 from router_ext.hitl import answer, relay
+from router_ext.ingest.fields import MAX_TIMEOUT_SECONDS
 from router_ext.ingest.normalize import now_ms
 from router_ext.read.hitl import pending_requests
 from router_ext.records import Row, to_api
@@ -36,6 +38,13 @@ def _store(conn: Connection, row: Row, status: dict[str, Any]) -> Row:
     conn.execute(update(EVENTS).where(EVENTS.c.id == row["id"]).values(
         human_in_the_loop_status=text, hitl_status=status["status"]))
     return {**row, "human_in_the_loop_status": text, "hitl_status": status["status"]}
+
+
+def _finite(value: Any) -> float | None:
+    """A positive finite number, else None."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) and value > 0 else None
 
 
 class HitlService:
@@ -129,11 +138,14 @@ class HitlService:
     # -- timeouts -------------------------------------------------------------------------
 
     def _deadline_ms(self, row: Row) -> int:
+        # Stored rows may predate the field rules: any timeout or start that is not a usable
+        # number falls back to the default, and no wait is longer than the rules allow.
         request = answer.loads(row.get("human_in_the_loop"))
         status = answer.loads(row.get("human_in_the_loop_status"))
-        seconds = request.get("timeout") or self.settings.hitl_default_timeout_seconds
-        started = status.get("requestedAt") or row.get("received_at") or now_ms()
-        return int(started + float(seconds) * 1000)
+        seconds = _finite(request.get("timeout")) or self.settings.hitl_default_timeout_seconds
+        seconds = min(seconds, MAX_TIMEOUT_SECONDS)
+        started = _finite(status.get("requestedAt")) or _finite(row.get("received_at"))
+        return int((started or now_ms()) + seconds * 1000)
 
     def _arm(self, row: Row) -> None:
         event_id = int(row["id"])
@@ -176,12 +188,20 @@ class HitlService:
         """Arm the timeout of every new pending request (a commit listener)."""
         for event in batch.events:
             if event.kind == "event" and event.row.get("hitl_status") == "pending":
-                self._arm(event.row)
+                self._arm_or_skip(event.row)
 
     async def arm_stored(self) -> None:
         """At start: arm the timeouts of the requests still pending in the database."""
         for row in await self.core.reader.call(pending_requests, self.core.reader.engine):
+            self._arm_or_skip(row)
+
+    def _arm_or_skip(self, row: Row) -> None:
+        # A stored request the server cannot use is logged and left alone: it must never
+        # stop the server from starting, nor the other requests from timing out.
+        try:
             self._arm(row)
+        except Exception:
+            log.exception("cannot arm the timeout of HITL request %s; skipped", row.get("id"))
 
     async def stop(self) -> None:
         """Cancel timers and release held hooks (they answer with the default)."""

@@ -10,17 +10,17 @@ Each function validates as it goes and raises :class:`InvalidInput` naming the f
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from router_ext.errors import InvalidInput, TooLarge
+from router_ext.errors import InvalidInput
+from router_ext.ingest import fields
+from router_ext.ingest.fields import MAX_EVENT_TYPE, MAX_NAME, MAX_UID
 from router_ext.ingest.normalize import (
-    MAX_NAME,
-    MAX_UID,
     build_row,
     from_events_body,
     now_ms,
     parse_timestamp,
+    payload_text_of,
 )
 from router_ext.records import Row
 
@@ -41,21 +41,11 @@ MPM_SUBTYPES = {
 QUESTION_PREVIEW = 500
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+_dumps = fields.dumps
 
 
-def _name(value: Any, field: str, *, required: bool = True) -> str:
-    if value is None or value == "":
-        if required:
-            raise InvalidInput(f"'{field}' is required", field=field)
-        return ""
-    if not isinstance(value, str):
-        raise InvalidInput(f"'{field}' must be a string, got {type(value).__name__}",
-                           field=field)
-    if len(value) > MAX_NAME:
-        raise TooLarge(f"'{field}' is longer than {MAX_NAME} characters", field=field)
-    return value
+def _name(value: Any, field: str, *, required: bool = True, limit: int = MAX_NAME) -> str:
+    return fields.identifier(value, field, required=required, limit=limit) or ""
 
 
 def _object(value: Any, field: str) -> dict[str, Any]:
@@ -64,24 +54,14 @@ def _object(value: Any, field: str) -> dict[str, Any]:
     return value
 
 
-def _payload_text(payload: dict[str, Any], limit: int) -> str:
-    text = _dumps(payload)
-    if len(text) > limit:
-        raise TooLarge(f"'payload' is larger than the limit of {limit} bytes", field="payload")
-    return text
-
-
 def _uid(event: dict[str, Any]) -> str | None:
-    # A sender's own event id makes its retries idempotent; numbers are accepted as text.
+    # A sender's own event id makes its retries idempotent; whole numbers are accepted as text.
     value = event.get("event_uid") or event.get("id")
     if value is None or value == "" or isinstance(value, bool):
         return None
-    if not isinstance(value, str | int):
-        raise InvalidInput("'event_uid' must be a string", field="event_uid")
-    text = str(value)
-    if len(text) > MAX_UID:
-        raise TooLarge(f"'event_uid' is longer than {MAX_UID} characters", field="event_uid")
-    return text
+    if isinstance(value, int):
+        value = str(value)
+    return fields.identifier(value, "event_uid", limit=MAX_UID)
 
 
 # -- Claude Code HTTP hooks ------------------------------------------------------------------
@@ -89,11 +69,12 @@ def _uid(event: dict[str, Any]) -> str | None:
 def from_claude_hook(body: Any, *, source_app: str, max_payload_bytes: int) -> Row:
     """A raw Claude Code hook body (as a `type: "http"` hook posts it)."""
     hook = _object(body, "body")
-    payload_text = _payload_text(hook, max_payload_bytes)
+    payload_text = payload_text_of(hook, max_payload_bytes)
     return build_row(
         source_app=_name(source_app, "source_app"),
         session_id=_name(hook.get("session_id"), "session_id"),
-        hook_event_type=_name(hook.get("hook_event_name"), "hook_event_name"),
+        hook_event_type=_name(hook.get("hook_event_name"), "hook_event_name",
+                              limit=MAX_EVENT_TYPE),
         payload=hook,
         payload_text=payload_text,
         agent_id=_name(hook.get("agent_id"), "agent_id", required=False) or None,
@@ -165,9 +146,9 @@ def from_mpm(body: Any, *, max_payload_bytes: int) -> Row:
     return build_row(
         source_app=_name(source, "source"),
         session_id=_name(session, "session_id"),
-        hook_event_type=_name(hook_event_type, "subtype"),
+        hook_event_type=_name(hook_event_type, "subtype", limit=MAX_EVENT_TYPE),
         payload=payload,
-        payload_text=_payload_text(payload, max_payload_bytes),
+        payload_text=payload_text_of(payload, max_payload_bytes, "data"),
         event_uid=_uid(event),
         timestamp=parse_timestamp(event.get("timestamp")),
         extra={"mpm_type": kind, "mpm_subtype": subtype} if kind or subtype else None,
@@ -183,9 +164,9 @@ def from_pai(body: Any, *, max_payload_bytes: int) -> Row:
     return build_row(
         source_app=_name(source, "source_app"),
         session_id=_name(event.get("session_id") or event.get("sessionId"), "session_id"),
-        hook_event_type=_name(event.get("type"), "type"),
+        hook_event_type=_name(event.get("type"), "type", limit=MAX_EVENT_TYPE),
         payload=payload,
-        payload_text=_payload_text(payload, max_payload_bytes),
+        payload_text=payload_text_of(payload, max_payload_bytes, "data"),
         event_uid=_uid(event),
         timestamp=parse_timestamp(event.get("timestamp")) or now_ms(),
         model_name=_name(event.get("model"), "model", required=False) or None,

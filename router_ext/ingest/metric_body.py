@@ -7,44 +7,58 @@ the body itself, so it streams and replays like every other event.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from google.protobuf.json_format import MessageToDict
 
 from router_ext.errors import InvalidInput
-from router_ext.ingest.normalize import MAX_NAME, MAX_UID, build_row, parse_timestamp
+from router_ext.ingest import fields
+from router_ext.ingest.fields import MAX_EVENT_TYPE, MAX_NAME, MAX_TEXT, MAX_UID
+from router_ext.ingest.normalize import build_row
 from router_ext.records import Row
 from router_ext.v1 import types_pb2
 
-STRING_FIELDS = ("source", "event", "label", "task_id", "task_title", "error", "model",
-                 "claude_session_id", "project", "host", "session_id", "event_uid")
-INT_FIELDS = ("duration_ms", "exit_code", "num_turns", "completed_tasks", "failed_tasks",
-              "input_tokens", "output_tokens", "cache_read_tokens", "cache_creation_tokens")
+# Each checked field and its longest accepted length; every other field is kept as sent.
+STRING_LIMITS = {"source": MAX_NAME, "event": MAX_EVENT_TYPE, "label": MAX_NAME,
+                 "task_id": MAX_NAME, "task_title": MAX_TEXT, "error": MAX_TEXT,
+                 "model": MAX_NAME, "claude_session_id": MAX_NAME, "project": MAX_NAME,
+                 "host": MAX_NAME, "session_id": MAX_NAME, "event_uid": MAX_UID}
+INT32 = 2**31 - 1
+# Whole-number fields and their ranges (exit codes may be negative: killed by a signal).
+INT_RANGES = {"duration_ms": (0, fields.MAX_SAFE_INT), "exit_code": (-INT32 - 1, INT32),
+              "num_turns": (0, INT32), "completed_tasks": (0, INT32),
+              "failed_tasks": (0, INT32), "input_tokens": (0, fields.MAX_SAFE_INT),
+              "output_tokens": (0, fields.MAX_SAFE_INT),
+              "cache_read_tokens": (0, fields.MAX_SAFE_INT),
+              "cache_creation_tokens": (0, fields.MAX_SAFE_INT)}
 TOKEN_KEYS = ("input", "output", "cache_read", "cache_creation")
 
 
-def _check_types(body: dict[str, Any]) -> None:
-    for name in STRING_FIELDS:
-        value = body.get(name)
-        if value is not None and not isinstance(value, str):
-            raise InvalidInput(f"'{name}' must be a string, got {type(value).__name__}",
-                               field=name)
-        limit = MAX_UID if name == "event_uid" else 65_536 if name in (
-            "error", "task_title") else MAX_NAME
-        if isinstance(value, str) and len(value) > limit:
-            raise InvalidInput(f"'{name}' is longer than {limit} characters", field=name)
-    for name in (*INT_FIELDS, "cost_usd"):
-        value = body.get(name)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
-            raise InvalidInput(f"'{name}' must be a number, got {type(value).__name__}",
-                               field=name)
+def _checked(body: dict[str, Any]) -> dict[str, Any]:
+    """The body with its known fields checked (and repaired) under the field rules."""
+    out = dict(body)
+    for name, limit in STRING_LIMITS.items():
+        value = fields.identifier(body.get(name), name, limit=limit)
+        if value is not None:
+            out[name] = value
+    for name, (low, high) in INT_RANGES.items():
+        number = fields.integer(body.get(name), name, minimum=low, maximum=high)
+        if number is not None:
+            out[name] = number
+    cost = fields.number(body.get("cost_usd"), "cost_usd")
+    if cost is not None:
+        out["cost_usd"] = cost
     success = body.get("success")
     if success is not None and not isinstance(success, bool):
         raise InvalidInput("'success' must be true or false", field="success")
     tokens = body.get("tokens")
-    if tokens is not None and not isinstance(tokens, dict):
-        raise InvalidInput("'tokens' must be an object", field="tokens")
+    if tokens is not None:
+        if not isinstance(tokens, dict):
+            raise InvalidInput("'tokens' must be an object", field="tokens")
+        for key in TOKEN_KEYS:
+            if key in tokens:
+                fields.integer(tokens[key], f"tokens.{key}")
+    return out
 
 
 def from_metric_dict(body: Any) -> Row:
@@ -54,7 +68,7 @@ def from_metric_dict(body: Any) -> Row:
     for name in ("source", "event"):
         if not body.get(name):
             raise InvalidInput(f"'{name}' is required", field=name)
-    _check_types(body)
+    body = _checked(body)
     session = body.get("session_id") or body.get("task_id") or body.get("label") or body["source"]
     return build_row(
         source_app=body["source"],
@@ -62,7 +76,7 @@ def from_metric_dict(body: Any) -> Row:
         hook_event_type=body["event"],
         payload=body,
         event_uid=body.get("event_uid"),
-        timestamp=parse_timestamp(body.get("timestamp")),
+        timestamp=fields.timestamp_ms(body.get("timestamp")),
         model_name=body.get("model"),
         host=body.get("host"),
     )
@@ -73,11 +87,7 @@ def from_metric_proto(msg: types_pb2.HarnessMetric) -> Row:
     body: dict[str, Any] = MessageToDict(msg, preserving_proto_field_name=True)
     extra = body.pop("extra_json", None)
     if extra:
-        try:
-            extra_value = json.loads(extra)
-        except ValueError as exc:
-            raise InvalidInput(f"'extra_json' is not valid JSON: {exc}",
-                               field="extra_json") from exc
+        extra_value = fields.parse_json(extra, "extra_json", limit=len(extra))
         if not isinstance(extra_value, dict):
             raise InvalidInput("'extra_json' must be a JSON object", field="extra_json")
         body = {**extra_value, **body}

@@ -1,18 +1,18 @@
 """Every accepted wire format becomes an event row here, and only here.
 
-Each function validates as it goes and raises :class:`InvalidInput` naming the field, so an
-adapter never writes half of a bad request.
+Each function applies the field rules (router_ext.ingest.fields) as it goes and raises
+:class:`InvalidInput` naming the field, so an adapter never writes half of a bad request.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
 from router_ext.errors import InvalidInput, TooLarge
+from router_ext.ingest import fields
+from router_ext.ingest.fields import MAX_EVENT_TYPE, MAX_NAME, MAX_UID
 from router_ext.records import PAYLOAD_CACHE, Row
 from router_ext.v1 import types_pb2
 from router_ext_client.uid import new_uid
@@ -23,9 +23,12 @@ EVENT_FIELDS = frozenset({
     "model_name", "chat", "summary", "humanInTheLoop", "humanInTheLoopStatus", "host",
     "agent_id", "tool_name", "tool_use_id", "id",
 })
-MAX_NAME = 256
-MAX_UID = 128
+__all__ = ["MAX_EVENT_TYPE", "MAX_NAME", "MAX_UID", "build_row", "from_events_body",
+           "from_proto", "now_ms", "parse_json_object", "parse_timestamp", "validate_hitl"]
 HITL_TYPES = ("permission", "question", "choice")
+MAX_CHOICES = 100
+MAX_CHOICE = 1024
+_dumps = fields.dumps
 
 
 def now_ms() -> int:
@@ -34,62 +37,13 @@ def now_ms() -> int:
 
 
 def parse_timestamp(value: Any, field: str = "timestamp") -> int | None:
-    """Unix milliseconds from a number (s or ms) or an ISO 8601 string; None when absent."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
-        raise InvalidInput(f"'{field}' must be a number or an ISO 8601 string", field=field)
-    if isinstance(value, int | float):
-        if value < 0:
-            raise InvalidInput(f"'{field}' must not be negative", field=field)
-        # Seconds are < 1e11 until the year 5138; milliseconds are larger than that today.
-        return int(value * 1000) if value < 1e11 else int(value)
-    if isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError as exc:
-            raise InvalidInput(f"'{field}' is not an ISO 8601 time: {value!r}",
-                               field=field) from exc
-        return int(parsed.timestamp() * 1000)
-    raise InvalidInput(f"'{field}' must be a number or an ISO 8601 string", field=field)
-
-
-def _text(value: Any, name: str, *, required: bool, limit: int = MAX_NAME) -> str | None:
-    if value is None or value == "":
-        if required:
-            raise InvalidInput(f"'{name}' is required", field=name)
-        return None
-    if not isinstance(value, str):
-        raise InvalidInput(f"'{name}' must be a string, got {type(value).__name__}", field=name)
-    if len(value) > limit:
-        raise TooLarge(f"'{name}' is longer than {limit} characters", field=name)
-    return value
-
-
-def _int(value: Any, name: str) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InvalidInput(f"'{name}' must be a number, got {type(value).__name__}", field=name)
-    if isinstance(value, float) and not value.is_integer():
-        value = int(value)
-    if value < 0:
-        raise InvalidInput(f"'{name}' must not be negative", field=name)
-    return int(value)
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    """Unix milliseconds from epoch ms, epoch s or ISO 8601 (see fields.timestamp_ms)."""
+    return fields.timestamp_ms(value, field)
 
 
 def parse_json_object(text: str, name: str, *, limit: int) -> dict[str, Any]:
-    """Decode JSON text that must be an object."""
-    if len(text) > limit:
-        raise TooLarge(f"'{name}' is larger than the limit of {limit} bytes", field=name)
-    try:
-        value = json.loads(text)
-    except ValueError as exc:
-        raise InvalidInput(f"'{name}' is not valid JSON: {exc}", field=name) from exc
+    """Decode JSON text that must be an object, under the field rules."""
+    value = fields.parse_json(text, name, limit=limit)
     if not isinstance(value, dict):
         raise InvalidInput(f"'{name}' must be a JSON object", field=name)
     return value
@@ -107,29 +61,40 @@ def validate_hitl(value: Any) -> dict[str, Any] | None:
             f"'humanInTheLoop.type' must be one of {', '.join(HITL_TYPES)}",
             field="humanInTheLoop.type",
         )
-    _text(value.get("question"), "humanInTheLoop.question", required=True, limit=65_536)
+    out = {**value, "type": kind,
+           "question": fields.text(value.get("question"), "humanInTheLoop.question",
+                                   required=True)}
     choices = value.get("choices")
-    if kind == "choice" and not (
-        isinstance(choices, list) and choices and all(isinstance(c, str) for c in choices)
-    ):
-        raise InvalidInput(
-            "'humanInTheLoop.choices' must be a non-empty list of strings for type choice",
-            field="humanInTheLoop.choices",
-        )
-    timeout = value.get("timeout")
-    if timeout is not None and (
-        isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0
-    ):
-        raise InvalidInput("'humanInTheLoop.timeout' must be a positive number of seconds",
-                           field="humanInTheLoop.timeout")
-    _text(value.get("responseWebSocketUrl"), "humanInTheLoop.responseWebSocketUrl",
-          required=False, limit=2048)
-    return {**value, "type": kind}
+    if choices is not None or kind == "choice":
+        out["choices"] = _choices(choices, required=kind == "choice")
+    timeout = fields.timeout_seconds(value.get("timeout"), "humanInTheLoop.timeout")
+    if timeout is not None:
+        out["timeout"] = timeout
+    url = fields.identifier(value.get("responseWebSocketUrl"),
+                            "humanInTheLoop.responseWebSocketUrl", limit=fields.MAX_URL)
+    if url is not None:
+        out["responseWebSocketUrl"] = url
+    return out
+
+
+def _choices(value: Any, *, required: bool) -> list[str]:
+    name = "humanInTheLoop.choices"
+    if not isinstance(value, list) or (required and not value) or not all(
+            isinstance(c, str) for c in value):
+        raise InvalidInput(f"'{name}' must be a non-empty list of strings for type choice",
+                           field=name)
+    if len(value) > MAX_CHOICES:
+        raise TooLarge(f"'{name}' has more than {MAX_CHOICES} choices", field=name)
+    return [fields.text(c, f"{name}[{i}]", required=True, limit=MAX_CHOICE) or ""
+            for i, c in enumerate(value)]
 
 
 def _derived(payload: Mapping[str, Any], key: str) -> str | None:
+    # A column copied from the payload only when it fits the column; the payload keeps it all.
     value = payload.get(key)
-    return value if isinstance(value, str) and value else None
+    if isinstance(value, str) and value and len(value) <= MAX_NAME and "\x00" not in value:
+        return value
+    return None
 
 
 def build_row(
@@ -144,16 +109,26 @@ def build_row(
     extra: dict[str, Any] | None = None,
     **optional: Any,
 ) -> Row:
-    """A complete row; tool, agent and model ids come from the payload when not given."""
+    """A complete row; tool, agent and model ids come from the payload when not given.
+
+    Identifiers and the timestamp are checked here whoever calls. A payload given without its
+    text comes from inside the process (a file import, a metric body) and is checked here too;
+    `payload_text` is passed only by adapters whose payload went through fields.parse_json.
+    """
+    if payload_text is None:
+        payload = fields.check_value(payload, "payload")
+        payload_text = _dumps(payload)
     hitl = optional.get("human_in_the_loop")
+    received = now_ms()
     row: Row = {
-        "event_uid": event_uid or new_uid(),
-        "source_app": source_app,
-        "session_id": session_id,
-        "hook_event_type": hook_event_type,
-        "payload": payload_text if payload_text is not None else _dumps(payload),
-        "timestamp": timestamp or now_ms(),
-        "received_at": now_ms(),
+        "event_uid": fields.identifier(event_uid, "event_uid", limit=MAX_UID) or new_uid(),
+        "source_app": fields.required_identifier(source_app, "source_app"),
+        "session_id": fields.required_identifier(session_id, "session_id"),
+        "hook_event_type": fields.required_identifier(hook_event_type, "hook_event_type",
+                                                      MAX_EVENT_TYPE),
+        "payload": payload_text,
+        "timestamp": fields.integer(timestamp, "timestamp") or received,
+        "received_at": received,
         "model_name": optional.get("model_name") or _derived(payload, "model"),
         "chat": optional.get("chat"),
         "summary": optional.get("summary"),
@@ -174,40 +149,44 @@ def build_row(
     return row
 
 
+def payload_text_of(payload: Any, limit: int, name: str = "payload") -> str:
+    """The stored text of a payload that must be an object, within `limit` bytes."""
+    if payload is None:
+        raise InvalidInput(f"'{name}' is required", field=name)
+    if not isinstance(payload, dict):
+        raise InvalidInput(f"'{name}' must be an object", field=name)
+    text = _dumps(payload)
+    if len(text) > limit:
+        raise TooLarge(f"'{name}' is larger than the limit of {limit} bytes", field=name)
+    return text
+
+
 def from_events_body(body: Any, *, max_payload_bytes: int) -> Row:
-    """The well-known dashboard's `POST /events` body."""
+    """The well-known dashboard's `POST /events` body (decoded by fields.parse_json)."""
     if not isinstance(body, dict):
         raise InvalidInput("the body must be a JSON object")
     payload = body.get("payload")
-    if payload is None:
-        raise InvalidInput("'payload' is required", field="payload")
-    if not isinstance(payload, dict):
-        raise InvalidInput("'payload' must be an object", field="payload")
-    payload_text = _dumps(payload)
-    if len(payload_text) > max_payload_bytes:
-        raise TooLarge(f"'payload' is larger than the limit of {max_payload_bytes} bytes",
-                       field="payload")
+    payload_text = payload_text_of(payload, max_payload_bytes)
     chat = body.get("chat")
     if chat is not None and not isinstance(chat, list):
         raise InvalidInput("'chat' must be a list of messages", field="chat")
     extra = {k: v for k, v in body.items() if k not in EVENT_FIELDS}
     return build_row(
-        source_app=_text(body.get("source_app"), "source_app", required=True) or "",
-        session_id=_text(body.get("session_id"), "session_id", required=True) or "",
-        hook_event_type=_text(body.get("hook_event_type"), "hook_event_type",
-                              required=True) or "",
-        payload=payload,
+        source_app=body.get("source_app"),  # type: ignore[arg-type]  # checked by build_row
+        session_id=body.get("session_id"),  # type: ignore[arg-type]
+        hook_event_type=body.get("hook_event_type"),  # type: ignore[arg-type]
+        payload=payload,  # type: ignore[arg-type]  # an object: checked by payload_text_of
         payload_text=payload_text,
-        event_uid=_text(body.get("event_uid"), "event_uid", required=False, limit=MAX_UID),
-        timestamp=_int(body.get("timestamp"), "timestamp"),
-        model_name=_text(body.get("model_name"), "model_name", required=False),
+        event_uid=body.get("event_uid"),
+        timestamp=fields.timestamp_ms(body.get("timestamp")),
+        model_name=fields.identifier(body.get("model_name"), "model_name"),
         chat=None if chat is None else _dumps(chat),
-        summary=_text(body.get("summary"), "summary", required=False, limit=65_536),
+        summary=fields.text(body.get("summary"), "summary"),
         human_in_the_loop=validate_hitl(body.get("humanInTheLoop")),
-        host=_text(body.get("host"), "host", required=False),
-        agent_id=_text(body.get("agent_id"), "agent_id", required=False),
-        tool_name=_text(body.get("tool_name"), "tool_name", required=False),
-        tool_use_id=_text(body.get("tool_use_id"), "tool_use_id", required=False),
+        host=fields.identifier(body.get("host"), "host"),
+        agent_id=fields.identifier(body.get("agent_id"), "agent_id"),
+        tool_name=fields.identifier(body.get("tool_name"), "tool_name"),
+        tool_use_id=fields.identifier(body.get("tool_use_id"), "tool_use_id"),
         extra=extra or None,
     )
 
@@ -225,30 +204,17 @@ def _hitl_from_proto(msg: types_pb2.HumanInTheLoop) -> dict[str, Any]:
     return data
 
 
-def _proto_name(value: str, name: str) -> str:
-    if not value:
-        raise InvalidInput(f"'{name}' is required", field=name)
-    if len(value) > MAX_NAME:
-        raise TooLarge(f"'{name}' is longer than {MAX_NAME} characters", field=name)
-    return value
-
-
-def _proto_optional(value: str, name: str, limit: int = MAX_NAME) -> str | None:
-    if len(value) > limit:
-        raise TooLarge(f"'{name}' is longer than {limit} characters", field=name)
-    return value or None
-
-
 def _proto_chat(text: str) -> str | None:
     if not text:
         return None
-    try:
-        value = json.loads(text)
-    except ValueError as exc:
-        raise InvalidInput(f"'chat_json' is not valid JSON: {exc}", field="chat_json") from exc
+    value = fields.parse_json(text, "chat_json", limit=len(text))
     if not isinstance(value, list):
         raise InvalidInput("'chat_json' must be a JSON array", field="chat_json")
-    return text
+    return _dumps(value)
+
+
+def _proto_id(value: str, name: str, limit: int = MAX_NAME) -> str | None:
+    return fields.identifier(value, name, limit=limit)
 
 
 def from_proto(msg: types_pb2.Event, *, max_payload_bytes: int) -> Row:
@@ -260,33 +226,33 @@ def from_proto(msg: types_pb2.Event, *, max_payload_bytes: int) -> Row:
     """
     payload_text = msg.payload_json or "{}"
     payload = parse_json_object(payload_text, "payload_json", limit=max_payload_bytes)
-    if "\n" in payload_text or "\r" in payload_text:
-        # Stored payload text is kept on one line: SSE and the /events pages splice it as is.
+    if "\n" in payload_text or "\r" in payload_text or fields.has_lone_surrogate(payload_text):
+        # Stored payload text is kept on one line (SSE and the /events pages splice it as is)
+        # and holds what the decoded payload holds (a repaired surrogate included).
         payload_text = _dumps(payload)
-    if msg.timestamp_ms < 0:
-        raise InvalidInput("'timestamp_ms' must not be negative", field="timestamp_ms")
-    fields: dict[str, Any] = {
-        "source_app": _proto_name(msg.source_app, "source_app"),
-        "session_id": _proto_name(msg.session_id, "session_id"),
-        "hook_event_type": _proto_name(msg.hook_event_type, "hook_event_type"),
-        "event_uid": _proto_optional(msg.event_uid, "event_uid", MAX_UID) or new_uid(),
-        "model_name": (_proto_optional(msg.model_name, "model_name")
-                       or _derived(payload, "model")),
+    timestamp = fields.integer(msg.timestamp_ms, "timestamp_ms")
+    row: dict[str, Any] = {
+        "source_app": fields.required_identifier(msg.source_app, "source_app"),
+        "session_id": fields.required_identifier(msg.session_id, "session_id"),
+        "hook_event_type": fields.required_identifier(msg.hook_event_type, "hook_event_type",
+                                                      MAX_EVENT_TYPE),
+        "event_uid": _proto_id(msg.event_uid, "event_uid", MAX_UID) or new_uid(),
+        "model_name": _proto_id(msg.model_name, "model_name") or _derived(payload, "model"),
         "chat": _proto_chat(msg.chat_json),
-        "summary": msg.summary or None,
-        "host": _proto_optional(msg.host, "host"),
-        "agent_id": _proto_optional(msg.agent_id, "agent_id") or _derived(payload, "agent_id"),
-        "tool_name": (_proto_optional(msg.tool_name, "tool_name")
-                      or _derived(payload, "tool_name")),
-        "tool_use_id": (_proto_optional(msg.tool_use_id, "tool_use_id")
+        "summary": fields.text(msg.summary, "summary"),
+        "host": _proto_id(msg.host, "host"),
+        "agent_id": _proto_id(msg.agent_id, "agent_id") or _derived(payload, "agent_id"),
+        "tool_name": _proto_id(msg.tool_name, "tool_name") or _derived(payload, "tool_name"),
+        "tool_use_id": (_proto_id(msg.tool_use_id, "tool_use_id")
                         or _derived(payload, "tool_use_id")),
     }
     if msg.HasField("human_in_the_loop"):
         hitl = validate_hitl(_hitl_from_proto(msg.human_in_the_loop))
         return build_row(payload=payload, payload_text=payload_text,
-                         timestamp=msg.timestamp_ms or None, human_in_the_loop=hitl, **fields)
+                         timestamp=timestamp or None, human_in_the_loop=hitl, **row)
     received = now_ms()
-    fields.update(payload=payload_text, timestamp=msg.timestamp_ms or received,
-                  received_at=received, human_in_the_loop=None, human_in_the_loop_status=None,
-                  hitl_status=None, extra=None)
-    return fields
+    row.update(payload=payload_text, timestamp=timestamp or received, received_at=received,
+               human_in_the_loop=None, human_in_the_loop_status=None, hitl_status=None,
+               extra=None)
+    row[PAYLOAD_CACHE] = payload
+    return row

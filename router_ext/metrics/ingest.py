@@ -2,14 +2,34 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
 
 from router_ext._version import __version__
+from router_ext.ingest.fields import REPAIRS
 
 INGEST_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 TRANSPORTS = ("http", "grpc", "ws", "otlp")
 STREAM_TRANSPORTS = ("ws", "grpc", "sse")
 REJECT_REASONS = ("invalid", "unauthorized", "too_large", "rate_limited", "unavailable")
+REPAIR_KINDS = ("lone_surrogate", "nul")
+
+
+class RepairsCollector(Collector):
+    """harness_input_repaired_total{what}: values kept after repair (fields.REPAIRS)."""
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        """One sample per kind of repair, read at scrape time."""
+        family = CounterMetricFamily(
+            "harness_input_repaired",
+            "Characters replaced by U+FFFD in accepted input, by what they were",
+            labels=["what"])
+        for kind in sorted({*REPAIR_KINDS, *REPAIRS}):
+            family.add_metric([kind], REPAIRS.get(kind, 0))
+        yield family
 
 
 class IngestMetrics:
@@ -38,6 +58,7 @@ class IngestMetrics:
             "harness_stream_messages_dropped",
             "Subscribers cut off for falling behind (they resume from their last id)",
             ["transport", "reason"], registry=registry)
+        registry.register(RepairsCollector())
         build = Info("harness_build", "router-ext build information", registry=registry)
         build.info({"version": __version__, "storage_backend": storage_backend})
         for transport in TRANSPORTS:

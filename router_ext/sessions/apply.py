@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,7 @@ NON_SESSION_METRICS = frozenset({"session_started", "session_completed", "reques
 # Hook events whose payload is read (the others only count).
 USAGE_EVENTS = frozenset({"Stop", "SubagentStop", "SessionEnd", "StopFailure"})
 USAGE_KEY = "router_ext_usage"
+SESSION_KEY_MAX = 300
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,13 +66,22 @@ def target(row: Row) -> Target | None:
         body = payload_of(row)
         if name.startswith("job_"):
             job = body.get("task_id") or row["session_id"]
-            return Target(f"api:{job}", "api", "task")
+            return Target(_session_key(f"api:{job}"), "api", "task")
         loop = body.get("session_id") or body.get("label") or row["source_app"]
         task = body.get("task_id") or body.get("task_title") or row["session_id"]
-        return Target(f"ralph:{loop}:{task}", "ralph", "task")
+        return Target(_session_key(f"ralph:{loop}:{task}"), "ralph", "task")
     if _is_metric(row):
         return None  # an unknown metric event: stored and counted, folded nowhere
     return Target(row["session_id"], "interactive", "hook")
+
+
+def _session_key(key: str) -> str:
+    """The key as a harness_sessions id (VARCHAR(300)): a longer one keeps a hash of the rest."""
+    key = key.replace("\x00", "")
+    if len(key) <= SESSION_KEY_MAX:
+        return key
+    digest = hashlib.sha256(key.encode("utf-8", "replace")).hexdigest()[:16]
+    return f"{key[:SESSION_KEY_MAX - 17]}#{digest}"
 
 
 def apply_hook(state: SessionState, row: Row, prices: PriceTable) -> list[str]:

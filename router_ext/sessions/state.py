@@ -15,6 +15,7 @@ SESSIONS = HarnessSession.__table__  # type: ignore[attr-defined]
 COLUMN_NAMES = tuple(c.name for c in SESSIONS.columns)
 ENDED = ("completed", "failed", "cancelled")
 COUNTS = ("tool_calls_count", "tool_failures_count", "prompts_count", "subagents_count")
+PROJECT_MAX = 512
 
 
 def empty_columns(session_id: str, source: str, ts: int) -> dict[str, Any]:
@@ -124,4 +125,5 @@ def project_name(cwd: Any) -> str | None:
     """A project's name from its working directory (the folder name, not the path)."""
     if not isinstance(cwd, str) or not cwd:
         return None
-    return os.path.basename(cwd.rstrip("/")) or cwd
+    name = os.path.basename(cwd.rstrip("/")) or cwd
+    return name.replace("\x00", "")[:PROJECT_MAX] or None  # the column is VARCHAR(512)

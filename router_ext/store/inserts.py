@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Iterable, Sequence
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import Connection, insert, select, text
 
 from router_ext.records import COLUMNS, Row
 from router_ext.store.db import sqlite_cursor
 from router_ext.store.models import Event
+
+if TYPE_CHECKING:
+    from router_ext.errors import RouterExtError
 
 EVENTS = Event.__table__  # type: ignore[attr-defined]
 UID_CHUNK = 500
@@ -32,11 +35,22 @@ PG_CHANNEL = "router_ext_events"
 
 
 class Ack(NamedTuple):
-    """The outcome for one submitted row: its id, and whether it was already stored."""
+    """The outcome for one submitted row: its id, and whether it was already stored.
+
+    `error` is set (and `id` is 0) for a row the database refused on its own after its batch
+    failed; every other row of that batch was committed (see Writer).
+    """
 
     id: int
     event_uid: str
     duplicate: bool
+    error: RouterExtError | None = None
+
+    def committed(self) -> Ack:
+        """This ack, or the row's own error raised."""
+        if self.error is not None:
+            raise self.error
+        return self
 
 
 def existing_ids(conn: Connection, uids: Iterable[str]) -> dict[str, int]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -17,9 +18,11 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine
+from sqlalchemy import exc as sa_exc
 
-from router_ext.errors import Overloaded, Unavailable
-from router_ext.records import FoldNotes, Row, StoredEvent
+from router_ext.errors import Overloaded, Unavailable, Unstorable
+from router_ext.ingest.fields import repair_text
+from router_ext.records import COLUMNS, PAYLOAD_CACHE, FoldNotes, Row, StoredEvent
 from router_ext.store.inserts import EVENTS, Ack, insert_rows, last_event_id
 
 log = logging.getLogger(__name__)
@@ -42,6 +45,16 @@ BatchHook = Callable[[Connection, list[Row]], FoldNotes | None]
 CommitListener = Callable[[Committed], None]
 # An arbitrary write, run in its own transaction; returns (result, rows to announce as updates).
 WriteOp = Callable[[Connection], tuple[Any, list[Row]]]
+# A batch's acks, the rows stored, and what the in-transaction step noted.
+_Outcome = tuple[list[Ack], list[Row], FoldNotes | None]
+# Failures of the database itself (down, locked, full, wrong schema): no row is to blame, so
+# the whole batch is refused as retryable instead of being split. Anything else (a value the
+# driver cannot bind or the column refuses: sqlite3.ProgrammingError, DataError, Overflow...)
+# is searched for row by row.
+SERVER_FAULTS = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.ProgrammingError,
+                 sa_exc.DisconnectionError, sa_exc.TimeoutError, sqlite3.OperationalError,
+                 sqlite3.InterfaceError, OSError)
+_ROW_KEYS = frozenset({*COLUMNS, PAYLOAD_CACHE})
 
 
 @dataclass(slots=True)
@@ -150,8 +163,8 @@ class Writer:
     async def _run_inserts(self, loop: asyncio.AbstractEventLoop, batch: list[_Insert]) -> None:
         rows = [row for item in batch for row in item.rows]
         try:
-            acks, stored, notes = await loop.run_in_executor(self._thread, self._commit_rows,
-                                                             rows)
+            acks, stored, notes = await loop.run_in_executor(self._thread,
+                                                             self._commit_isolating, rows)
         except Exception as exc:  # the database failed: every caller in the batch learns it
             log.exception("insert batch of %d rows failed", len(rows))
             error = Unavailable(f"the database write failed: {exc.__class__.__name__}")
@@ -214,7 +227,43 @@ class Writer:
             self._conn.close()
             self._conn = None
 
-    def _commit_rows(self, rows: list[Row]) -> tuple[list[Ack], list[Row], FoldNotes | None]:
+    def _commit_isolating(self, rows: list[Row]) -> _Outcome:
+        """Commit the batch; if a row makes it fail, commit the rest and fail that row alone.
+
+        A failed batch is split in halves, each committed in its own transaction, down to the
+        rows that fail by themselves: those get an :class:`Unstorable` ack, the others commit
+        (ack still means committed). A fault of the database itself fails the whole batch.
+        """
+        try:
+            return self._commit_rows(rows)
+        except SERVER_FAULTS:
+            raise
+        except Exception as exc:
+            if len(rows) == 1:
+                return [self._refused(rows[0], exc)], [], None
+            log.warning("a batch of %d rows failed (%s); splitting it to find the row",
+                        len(rows), exc.__class__.__name__)
+        acks: list[Ack] = []
+        stored: list[Row] = []
+        notes: FoldNotes | None = None
+        middle = len(rows) // 2
+        for part in (rows[:middle], rows[middle:]):
+            _reset(part)
+            part_acks, part_stored, part_notes = self._commit_isolating(part)
+            acks += part_acks
+            stored += part_stored
+            notes = FoldNotes.merged(notes, part_notes)
+        return acks, stored, notes
+
+    @staticmethod
+    def _refused(row: Row, exc: Exception) -> Ack:
+        log.warning("event %r was refused by the database: %s: %s", row.get("event_uid"),
+                    exc.__class__.__name__, exc)
+        detail = repair_text(f"{exc.__class__.__name__}: {exc}")[:300]
+        error = Unstorable(f"the event could not be stored: {detail}")
+        return Ack(0, str(row.get("event_uid")), False, error)
+
+    def _commit_rows(self, rows: list[Row]) -> _Outcome:
         notes = None
         with self._transaction() as conn:
             acks, fresh = insert_rows(conn, rows)
@@ -227,3 +276,10 @@ class Writer:
     def _commit_op(self, fn: WriteOp) -> tuple[Any, list[Row]]:
         with self._transaction() as conn:
             return fn(conn)
+
+
+def _reset(rows: list[Row]) -> None:
+    """Remove what a rolled-back attempt left on the rows (ids, batch-hook notes)."""
+    for row in rows:
+        for key in [k for k in row if k not in _ROW_KEYS]:
+            del row[key]

@@ -14,7 +14,7 @@ from router_ext.runtime import RouterExt
 
 async def ingest_one(core: RouterExt, row: Row, transport: str) -> Row:
     """Store one row and return the stored row (the original one for a repeated event_uid)."""
-    ack = (await core.ingest([row], transport))[0]
+    ack = (await core.ingest([row], transport))[0].committed()
     if not ack.duplicate:
         return row
     stored = await core.reader.event(ack.id)

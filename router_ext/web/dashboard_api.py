@@ -17,15 +17,17 @@ import router_ext.read.analytics as analytics_q
 import router_ext.read.dashboard as q
 import router_ext.read.dashboard_events as ev
 from router_ext.errors import InvalidInput, NotFound
+from router_ext.ingest import fields
 from router_ext.read.daily_cache import DayCache
 from router_ext.records import to_api
 from router_ext.runtime import RouterExt
-from router_ext.web.body import int_param, list_param
+from router_ext.web.body import int_param, list_param, text_param
 
 EVENT_FILTERS = ("source_app", "session_id", "hook_event_type")
 SESSION_FILTERS = ("source", "project", "label", "status")
 RATE_WINDOWS = (1, 3, 5, 10)
 MAX_TZ_MIN = 14 * 60
+SESSION_ID = 300  # harness_sessions.id: a Ralph task id is "ralph:LOOP:TASK"
 
 
 def _now_ms() -> int:
@@ -46,10 +48,21 @@ def _cursor(raw: str | None) -> tuple[int, str] | None:
     if not raw:
         return None
     started, sep, sid = raw.partition(":")
-    if not sep or not started.isdigit():
+    if not sep:
         raise InvalidInput("query parameter 'before' must look like STARTED_MS:SESSION_ID",
                            field="before")
-    return int(started), sid
+    when = fields.param_int(started, "before", None)
+    return (0 if when is None else when), fields.identifier(sid, "before", limit=SESSION_ID) or ""
+
+
+def _search(request: Request) -> str:
+    """The free-text search `q`, cut to its first 200 characters."""
+    return fields.identifier(request.query_params.get("q", "")[:200], "q") or ""
+
+
+def _session_id(request: Request) -> str:
+    return fields.required_identifier(request.path_params["session_id"], "session_id",
+                                      SESSION_ID)
 
 
 def _json(data: Any) -> JSONResponse:
@@ -68,10 +81,10 @@ def routes(core: RouterExt) -> list[Route]:
         return _json(data)
 
     async def sessions(request: Request) -> JSONResponse:
-        filters = {name: request.query_params.get(name, "") for name in SESSION_FILTERS}
+        filters = {name: text_param(request, name) for name in SESSION_FILTERS}
         limit = int_param(request, "limit", 50, minimum=1, maximum=500) or 50
         data = await reader.call(lambda: q.sessions_page(
-            engine, filters=filters, q=request.query_params.get("q", "")[:200], limit=limit,
+            engine, filters=filters, q=_search(request), limit=limit,
             before=_cursor(request.query_params.get("before"))))
         return _json(data)
 
@@ -79,15 +92,16 @@ def routes(core: RouterExt) -> list[Route]:
         return _json(await reader.call(q.facets, engine))
 
     async def session(request: Request) -> JSONResponse:
-        row = await reader.session(request.path_params["session_id"])
+        sid = _session_id(request)
+        row = await reader.session(sid)
         if row is None:
-            raise NotFound(f"no session {request.path_params['session_id']!r}")
+            raise NotFound(f"no session {sid!r}")
         linked = await reader.call(q.linked_sessions, engine, row)
         return _json({"session": q.session_json(row), "models": q.model_rows(row),
                       "linked": linked, "event_session_ids": analytics_q.session_keys(row)})
 
     async def timeline(request: Request) -> JSONResponse:
-        sid = request.path_params["session_id"]
+        sid = _session_id(request)
         row = await reader.session(sid)
         keys = analytics_q.session_keys(row) if row is not None else [sid]
         after = int_param(request, "after_id", 0) or 0
@@ -97,7 +111,7 @@ def routes(core: RouterExt) -> list[Route]:
     async def events(request: Request) -> JSONResponse:
         before = int_param(request, "before_id", None, minimum=1)
         limit = int_param(request, "limit", 100, minimum=1, maximum=500) or 100
-        text = request.query_params.get("q", "")[:200]
+        text = _search(request)
         start = before if before is not None else core.last_id + 1
         data = await reader.call(lambda: ev.search_events(
             engine, q=text, filters=_event_filters(request), before_id=start, limit=limit))

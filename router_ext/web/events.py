@@ -20,8 +20,8 @@ from router_ext.runtime import RouterExt
 from router_ext.web.answers import json_response, json_text_response, store_and_answer
 from router_ext.web.body import (
     DEFAULT_LIMIT,
-    event_id_param,
     int_param,
+    path_int,
     read_json,
     request_filter,
 )
@@ -55,10 +55,10 @@ def routes(core: RouterExt) -> list[Route]:
         return json_text_response(f"[{','.join(to_api_json(row) for row in rows)}]")
 
     async def one(request: Request) -> Response:
-        event_id = event_id_param(request)
+        event_id = path_int(request, "event_id")
         row = await core.reader.event(event_id)
         if row is None:
-            raise NotFound(f"no event with id {event_id}", field="id")
+            raise NotFound(f"no event with id {event_id}", field="event_id")
         return json_text_response(to_api_json(row))
 
     async def filter_options(request: Request) -> Response:

@@ -17,7 +17,7 @@ from starlette.routing import Route
 from router_ext.access.roles import ANONYMOUS
 from router_ext.records import to_api
 from router_ext.runtime import RouterExt
-from router_ext.web.body import event_id_param, read_json
+from router_ext.web.body import path_int, read_json
 from router_ext.web.security import CREDENTIAL_KEY
 
 MAX_RESPOND_BYTES = 256 * 1024
@@ -29,7 +29,7 @@ def routes(core: RouterExt) -> list[Route]:
     limit = min(core.settings.max_body_bytes, MAX_RESPOND_BYTES)
 
     async def respond(request: Request) -> Response:
-        event_id = event_id_param(request)
+        event_id = path_int(request, "event_id")
         body = await read_json(request, limit)
         credential = request.scope.get(CREDENTIAL_KEY, ANONYMOUS)
         via = {"credential": credential.name,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
@@ -11,6 +13,7 @@ from router_ext.ingest.metric_body import from_metric_dict
 from router_ext.metrics.labels import METRIC_EVENTS
 from router_ext.read.metrics_harness import harness_stats, recent_metrics
 from router_ext.runtime import RouterExt
+from router_ext.store.writer import Ack
 from router_ext.web.body import int_param, list_param, read_json
 
 MAX_BATCH = 1000
@@ -34,9 +37,11 @@ def routes(core: RouterExt) -> list[BaseRoute]:
                 core.reject("http", exc)
                 raise
         acks = await core.ingest(rows, "http")
-        out = [{"id": a.id, "event_uid": a.event_uid, "duplicate": a.duplicate} for a in acks]
-        return JSONResponse({"ok": True, **out[0]} if not isinstance(body, list)
-                            else {"ok": True, "results": out})
+        if not isinstance(body, list):
+            ack = acks[0].committed()
+            return JSONResponse({"ok": True, "id": ack.id, "event_uid": ack.event_uid,
+                                 "duplicate": ack.duplicate})
+        return _list_answer(acks)
 
     async def recent(request: Request) -> JSONResponse:
         limit = int_param(request, "limit", 100, minimum=1, maximum=1000) or 100
@@ -59,3 +64,19 @@ def routes(core: RouterExt) -> list[BaseRoute]:
         Route("/metrics/harness", recent, methods=["GET"]),
         Route("/metrics/harness/stats", stats, methods=["GET"]),
     ]
+
+
+def _list_answer(acks: list[Ack]) -> JSONResponse:
+    """Every result; when the database refused some rows, the first one's status and error."""
+    out: list[dict[str, Any]] = []
+    for a in acks:
+        result: dict[str, Any] = {"id": a.id, "event_uid": a.event_uid, "duplicate": a.duplicate}
+        if a.error is not None:
+            result.update(a.error.to_dict())
+        out.append(result)
+    failed = [(i, a.error) for i, a in enumerate(acks) if a.error is not None]
+    if not failed:
+        return JSONResponse({"ok": True, "results": out})
+    index, error = failed[0]
+    return JSONResponse({**error.to_dict(), "field": f"[{index}]", "ok": False, "results": out},
+                        status_code=error.http_status)

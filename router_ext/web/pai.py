@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from router_ext.errors import NotFound, RouterExtError
+from router_ext.ingest import fields
 from router_ext.ingest.formats import from_api_events
 from router_ext.ingest.normalize import now_ms
 from router_ext.read.pai import PaiQueries
@@ -46,7 +47,7 @@ def routes(core: RouterExt) -> list[Route]:
         return JSONResponse(await call(queries.sessions, limit))
 
     async def session(request: Request) -> Response:
-        session_id = request.path_params["session_id"]
+        session_id = fields.required_identifier(request.path_params["session_id"], "session_id")
         limit = int_param(request, "limit", 500, minimum=1, maximum=MAX_PAGE)
         found = await call(queries.session, session_id, limit)
         if found is None:

@@ -10,7 +10,6 @@ the dashboard, and read back by the loop between tasks. Asking twice is harmless
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from starlette.requests import Request
@@ -18,7 +17,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from router_ext.errors import InvalidInput
-from router_ext.ingest.normalize import MAX_NAME, build_row
+from router_ext.ingest import fields
+from router_ext.ingest.normalize import build_row
 from router_ext.records import decoded_payload
 from router_ext.runtime import RouterExt
 from router_ext.stream.bus import EventFilter
@@ -30,30 +30,18 @@ MAX_REASON = 2000
 
 
 def _loop_id(request: Request) -> str:
-    loop_id = str(request.path_params["loop_id"])
-    if not loop_id or len(loop_id) > MAX_NAME:
-        raise InvalidInput(f"the loop id must be 1 to {MAX_NAME} characters", field="loop_id")
-    return loop_id
+    return fields.required_identifier(str(request.path_params["loop_id"]), "loop_id")
 
 
 def _text(body: dict[str, Any], name: str) -> str | None:
-    value = body.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, str) or len(value) > MAX_REASON:
-        raise InvalidInput(f"'{name}' must be a string of at most {MAX_REASON} characters",
-                           field=name)
-    return value
+    return fields.text(body.get(name), name, limit=MAX_REASON)
 
 
 async def _options(request: Request, limit: int) -> dict[str, Any]:
     raw = await read_body(request, limit)
     if not raw.strip():
         return {}
-    try:
-        body = json.loads(raw)
-    except ValueError as exc:
-        raise InvalidInput(f"the body is not valid JSON: {exc}") from exc
+    body = fields.parse_json(raw, limit=limit)
     if not isinstance(body, dict):
         raise InvalidInput("the body must be a JSON object")
     return body
@@ -69,7 +57,7 @@ def routes(core: RouterExt) -> list[Route]:
                    "requested_by": _text(body, "requested_by") or "anonymous"}
         row = build_row(source_app=SOURCE, session_id=loop_id, hook_event_type=STOP,
                         payload=payload)
-        (ack,) = await core.ingest([row], "http")
+        ack = (await core.ingest([row], "http"))[0].committed()
         stored = decoded_payload(row)  # as stored: redacted
         return JSONResponse({"stop": True, "loop_id": loop_id, "id": ack.id, **stored},
                             status_code=201)
@@ -80,7 +68,7 @@ def routes(core: RouterExt) -> list[Route]:
         if not found:
             return JSONResponse({"stop": False, "loop_id": loop_id})
         row = found[-1]
-        payload = json.loads(row["payload"])
+        payload = decoded_payload(row)
         return JSONResponse({"stop": True, "loop_id": loop_id, "id": row["id"],
                              "requested_at": row["timestamp"],
                              "reason": payload.get("reason"),

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from starlette.requests import Request
 from starlette.responses import StreamingResponse
 
-from router_ext.errors import InvalidInput
+from router_ext.ingest import fields
 from router_ext.runtime import RouterExt
 from router_ext.stream.bus import BusClosed, EventFilter, SubscriberBehind
 from router_ext.stream.live import Heartbeat, follow
@@ -25,13 +25,10 @@ HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 
 def resume_id(request: Request) -> int | None:
     """The id to resume after: the Last-Event-ID header, else `after_id`, else None (live)."""
-    raw = request.headers.get("last-event-id") or request.query_params.get("after_id")
-    if raw is None or raw == "":
-        return None
-    if not raw.isdigit() or len(raw) > 18:
-        raise InvalidInput(f"Last-Event-ID / after_id must be a non-negative integer, got {raw!r}",
-                           field="after_id")
-    return int(raw)
+    header = request.headers.get("last-event-id")
+    if header:
+        return fields.param_int(header, "Last-Event-ID", None)
+    return fields.param_int(request.query_params.get("after_id"), "after_id", None)
 
 
 async def _frames(core: RouterExt, flt: EventFilter, after_id: int | None

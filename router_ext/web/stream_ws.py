@@ -20,7 +20,7 @@ import contextlib
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from router_ext.errors import InvalidInput
+from router_ext.errors import RouterExtError
 from router_ext.read.reader import MAX_PAGE
 from router_ext.records import to_api_json
 from router_ext.runtime import RouterExt
@@ -29,7 +29,6 @@ from router_ext.stream.live import Heartbeat, follow
 from router_ext.web.body import DEFAULT_LIMIT, int_param, request_filter
 
 CLOSE_BEHIND = 4000
-CLOSE_BAD_REQUEST = 4400
 CLOSE_RESTART = 1012
 # A client whose socket accepts nothing for this long is cut off like one that fell behind.
 STALL_SECONDS = 30.0
@@ -57,9 +56,9 @@ def event_message(event_json: str) -> str:
 
 
 async def _pump(core: RouterExt, ws: WebSocket) -> None:
-    flt = request_filter(ws)  # type: ignore[arg-type]
-    limit = int_param(ws, "limit", DEFAULT_LIMIT, minimum=0, maximum=MAX_PAGE)  # type: ignore[arg-type]
-    after_id = int_param(ws, "after_id", None)  # type: ignore[arg-type]
+    flt = request_filter(ws)
+    limit = int_param(ws, "limit", DEFAULT_LIMIT, minimum=0, maximum=MAX_PAGE)
+    after_id = int_param(ws, "after_id", None)
     if after_id is None:
         cursor = core.last_id  # taken before the query, so nothing committed after it is missed
         rows = await core.reader.recent(flt, limit) if limit else []
@@ -114,8 +113,9 @@ def routes(core: RouterExt) -> list[WebSocketRoute]:
             code, reason = CLOSE_BEHIND, f"behind; resume after_id={exc.resume_after_id}"
         elif isinstance(exc, BusClosed):
             code, reason = CLOSE_RESTART, f"shutting down; resume after_id={exc.resume_after_id}"
-        elif isinstance(exc, InvalidInput):
-            code, reason = CLOSE_BAD_REQUEST, exc.message[:120]
+        elif isinstance(exc, RouterExtError):  # a bad parameter: 4400, 4413, ... (errors.py)
+            # A close reason is at most 123 bytes of UTF-8.
+            code, reason = exc.ws_close_code, exc.message.encode()[:120].decode("utf-8", "ignore")
         elif exc is not None and not isinstance(exc, WebSocketDisconnect | OSError):
             code, reason = 1011, "internal error"
         with contextlib.suppress(Exception):

@@ -7,12 +7,14 @@ content, so importing the same files twice stores nothing the second time.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from router_ext.errors import InvalidInput, RouterExtError
 from router_ext.ingest.backfill.hooklogs import hook_log_events, is_hook_log
 from router_ext.ingest.backfill.transcripts import ImportedEvent, transcript_events
 from router_ext.ingest.normalize import build_row
@@ -21,6 +23,7 @@ if TYPE_CHECKING:
     from router_ext.runtime import RouterExt
 
 BATCH = 500
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -33,7 +36,8 @@ class ImportReport:
     stored: int = 0
     duplicates: int = 0
     sessions: set[str] = field(default_factory=set)
-    counters: dict[str, int] = field(default_factory=lambda: {"malformed_lines": 0})
+    counters: dict[str, int] = field(default_factory=lambda: {"malformed_lines": 0,
+                                                              "refused": 0})
 
     def as_dict(self) -> dict[str, int]:
         """Numbers for printing."""
@@ -74,10 +78,15 @@ async def import_paths(core: RouterExt, paths: Iterable[Path], *,
     batch = []
     for event in events(paths, report, core.settings.session_idle_seconds):
         report.events += 1
+        try:  # the same field rules as every other input; a refused event is counted, skipped
+            row = build_row(source_app=source_app, session_id=event.session_id,
+                            hook_event_type=event.hook_event_type, payload=event.payload,
+                            event_uid=event.event_uid, timestamp=event.timestamp)
+        except InvalidInput as exc:
+            _refused(report, event.event_uid, exc)
+            continue
         report.sessions.add(event.session_id)
-        batch.append(build_row(source_app=source_app, session_id=event.session_id,
-                               hook_event_type=event.hook_event_type, payload=event.payload,
-                               event_uid=event.event_uid, timestamp=event.timestamp))
+        batch.append(row)
         if len(batch) >= BATCH:
             await _store(core, batch, report)
             batch = []
@@ -88,6 +97,15 @@ async def import_paths(core: RouterExt, paths: Iterable[Path], *,
 
 async def _store(core: RouterExt, rows: list[dict[str, object]], report: ImportReport) -> None:
     acks = await core.ingest(rows, "import")
-    dupes = sum(1 for ack in acks if ack.duplicate)
-    report.duplicates += dupes
-    report.stored += len(acks) - dupes
+    for ack in acks:
+        if ack.error is not None:
+            _refused(report, ack.event_uid, ack.error)
+        elif ack.duplicate:
+            report.duplicates += 1
+        else:
+            report.stored += 1
+
+
+def _refused(report: ImportReport, uid: str, exc: RouterExtError) -> None:
+    log.warning("import: event %s refused: %s", uid, exc.message)
+    report.counters["refused"] = report.counters.get("refused", 0) + 1
