@@ -55,13 +55,15 @@ def apply_otlp(state: SessionState, row: Row, prices: PriceTable) -> list[str]:
     name = row["hook_event_type"]
     payload = payload_of(row)
     state.touch(int(row["timestamp"]))
-    cols = state.cols
-    cols["source_app"] = cols.get("source_app") or row["source_app"]
+    state.cols["source_app"] = state.cols.get("source_app") or row["source_app"]
     resource = mapping(mapping(payload.get(OTLP_META)).get("resource"))
-    for column, value in attribution(resource, payload).items():
-        cols[column] = cols.get(column) or value[:256]
     if name == claude.METRICS:
-        return _points(state, payload.get("points"), prices)
+        found = payload.get("points")
+        points: list[Any] = found if isinstance(found, list) else []
+        for point in points[:1]:  # one session's points name the same user
+            _attribute(state, resource, mapping(mapping(point).get("attributes")))
+        return _points(state, points, prices)
+    _attribute(state, resource, payload)
     if name == claude.API_REQUEST:
         return _request(state, row, payload, prices)
     if name == claude.API_ERROR:
@@ -75,6 +77,12 @@ def apply_otlp(state: SessionState, row: Row, prices: PriceTable) -> list[str]:
     elif name == claude.TOOL_DECISION and str(payload.get("decision")).lower() in DENIED:
         count_tool(state, OTLP_EVENTS, row, "denied", None)
     return []
+
+
+def _attribute(state: SessionState, resource: dict[str, Any], attrs: dict[str, Any]) -> None:
+    cols = state.cols
+    for column, value in attribution(resource, attrs).items():
+        cols[column] = cols.get(column) or value[:256]
 
 
 def _request(state: SessionState, row: Row, payload: dict[str, Any],
@@ -124,9 +132,9 @@ def observe(series: dict[str, dict[str, Any]], point: dict[str, Any]) -> None:
     entry["time"] = max(entry["time"], time)
 
 
-def _points(state: SessionState, points: Any, prices: PriceTable) -> list[str]:
+def _points(state: SessionState, points: list[Any], prices: PriceTable) -> list[str]:
     series = state.ledger.series
-    for point in points if isinstance(points, list) else []:
+    for point in points:
         if isinstance(point, dict) and point.get("metric") in claude.SESSION_METRICS:
             observe(series, point)
     models: ModelMap = {}
