@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from router_ext.commands import otel_env
 from router_ext_client.config import DEFAULT_URL
 
 HOOK_SCRIPT = Path(__file__).resolve().parents[2] / "hooks" / "router_ext_hook.py"
@@ -61,6 +62,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--gate", action="store_true",
                    help="ask a person before dangerous Bash commands (PreToolUse)")
     p.add_argument("--python", default=sys.executable, help="interpreter for command hooks")
+    otel_env.add_arguments(p)
     p.set_defaults(run=run)
 
 
@@ -86,9 +88,10 @@ def load(path: Path) -> dict[str, Any]:
     except ValueError as exc:
         raise ValueError(f"{path} is not valid JSON ({exc}); fix it by hand first, "
                          "router-ext will not overwrite it") from exc
-    if not isinstance(data, dict) or not isinstance(data.get("hooks", {}), dict):
-        raise ValueError(f"{path} does not hold a settings object with a 'hooks' object; "
-                         "router-ext will not overwrite it")
+    if not isinstance(data, dict) or not isinstance(data.get("hooks", {}), dict) or \
+            not isinstance(data.get("env", {}), dict):
+        raise ValueError(f"{path} does not hold a settings object with 'hooks' and 'env' "
+                         "objects; router-ext will not overwrite it")
     return data
 
 
@@ -152,9 +155,24 @@ def without_ours(settings: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def installed(settings: dict[str, Any], args: argparse.Namespace, path: Path) -> dict[str, Any]:
+    """Settings with router-ext's hooks and, with --otel, its telemetry environment."""
+    out = settings if args.no_hooks else merged(settings, args, path)
+    if args.otel:
+        project = None if args.user else path.parent.parent.name or None
+        env = otel_env.telemetry_env(args, server_url(args), project, out.get("env") or {})
+        out = otel_env.with_otel(out, env)
+    return out
+
+
+def server_url(args: argparse.Namespace) -> str:
+    """The server the options name."""
+    return str(args.server or os.environ.get("ROUTER_EXT_URL") or DEFAULT_URL)
+
+
 def merged(settings: dict[str, Any], args: argparse.Namespace, path: Path) -> dict[str, Any]:
     """Settings with router-ext's entries (re)placed for every event."""
-    server = args.server or os.environ.get("ROUTER_EXT_URL") or DEFAULT_URL
+    server = server_url(args)
     source_app = args.source_app or path.parent.parent.name or "claude-code"
     out = without_ours(settings)
     hooks = out.setdefault("hooks", {})
@@ -175,12 +193,14 @@ def merged(settings: dict[str, Any], args: argparse.Namespace, path: Path) -> di
 
 
 def write(path: Path, settings: dict[str, Any]) -> None:
-    """Back up the old file, then replace it atomically."""
+    """Back up the old file, then replace it atomically (owner-only when it holds a token)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.exists():
         shutil.copy2(path, path.with_name(path.name + ".router-ext.bak"))
     tmp = path.with_name(path.name + ".router-ext.tmp")
     tmp.write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
+    if "OTEL_EXPORTER_OTLP_HEADERS" in (settings.get("env") or {}):
+        tmp.chmod(0o600)
     os.replace(tmp, path)
 
 
@@ -260,13 +280,24 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.action == "doctor":
         return doctor(path, current, args)
-    new = merged(current, args, path) if args.action == "install" else without_ours(current)
+    if args.no_hooks and not args.otel:
+        print("router-ext hooks: --no-hooks needs --otel", file=sys.stderr)
+        return 2
     if args.action == "install":
-        _precompile()
+        new = installed(current, args, path)
+        if not args.no_hooks:
+            _precompile()
+    else:
+        new = otel_env.without_otel(without_ours(current))
     if new == current:
         print(f"{path}: already up to date")
         return 0
     write(path, new)
-    print(f"{path}: {'installed' if args.action == 'install' else 'removed'} router-ext hooks "
-          f"({args.mode if args.action == 'install' else 'all modes'})")
+    what = ("telemetry settings" if args.no_hooks else
+            f"hooks ({args.mode}){' and telemetry settings' if args.otel else ''}")
+    print(f"{path}: installed router-ext {what}" if args.action == "install"
+          else f"{path}: removed router-ext hooks and telemetry settings")
+    if args.action == "install" and "OTEL_EXPORTER_OTLP_HEADERS" in new.get("env", {}):
+        print(f"{path} now holds the token (made owner-only); keep it out of version control",
+              file=sys.stderr)
     return 0
