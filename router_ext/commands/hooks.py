@@ -156,13 +156,31 @@ def without_ours(settings: dict[str, Any]) -> dict[str, Any]:
 
 
 def installed(settings: dict[str, Any], args: argparse.Namespace, path: Path) -> dict[str, Any]:
-    """Settings with router-ext's hooks and, with --otel, its telemetry environment."""
+    """Settings with router-ext's hooks and, with --otel, the project's resource attribute."""
     out = settings if args.no_hooks else merged(settings, args, path)
-    if args.otel:
-        project = None if args.user else path.parent.parent.name or None
-        env = otel_env.telemetry_env(args, server_url(args), project, out.get("env") or {})
-        out = otel_env.with_otel(out, env)
+    if args.otel and not args.user:
+        env = out.get("env") or {}
+        out = otel_env.with_otel(out, otel_env.project_env(env, path.parent.parent.name))
     return out
+
+
+def _changes(args: argparse.Namespace, path: Path,
+             current: dict[str, Any]) -> list[tuple[Path, dict[str, Any], dict[str, Any]]]:
+    """(file, before, after) for every settings file the action changes."""
+    install = args.action == "install"
+    new = installed(current, args, path) if install else otel_env.without_otel(
+        without_ours(current))
+    changes = [(path, current, new)]
+    if args.otel:  # the exporter variables count only in the user's (or managed) settings
+        user = Path.home() / ".claude" / "settings.json"
+        before = new if user == path else load(user)
+        after = (otel_env.with_otel(before, otel_env.exporter_env(args, server_url(args)))
+                 if install else otel_env.without_otel(before))
+        if user == path:
+            changes = [(path, current, after)]
+        else:
+            changes.append((user, before, after))
+    return changes
 
 
 def server_url(args: argparse.Namespace) -> str:
@@ -270,6 +288,15 @@ def doctor(path: Path, current: dict[str, Any], args: argparse.Namespace) -> int
     return 0 if not problems else 1
 
 
+def _what(before: dict[str, Any], after: dict[str, Any]) -> str:
+    parts = []
+    if before.get("hooks") != after.get("hooks"):
+        parts.append("hooks")
+    if before.get("env") != after.get("env"):
+        parts.append("telemetry settings")
+    return " and ".join(parts) or "settings"
+
+
 def run(args: argparse.Namespace) -> int:
     """install / uninstall / doctor; exit 2 when the settings file cannot be used."""
     path = settings_path(args)
@@ -283,21 +310,21 @@ def run(args: argparse.Namespace) -> int:
     if args.no_hooks and not args.otel:
         print("router-ext hooks: --no-hooks needs --otel", file=sys.stderr)
         return 2
-    if args.action == "install":
-        new = installed(current, args, path)
-        if not args.no_hooks:
-            _precompile()
-    else:
-        new = otel_env.without_otel(without_ours(current))
-    if new == current:
-        print(f"{path}: already up to date")
-        return 0
-    write(path, new)
-    what = ("telemetry settings" if args.no_hooks else
-            f"hooks ({args.mode}){' and telemetry settings' if args.otel else ''}")
-    print(f"{path}: installed router-ext {what}" if args.action == "install"
-          else f"{path}: removed router-ext hooks and telemetry settings")
-    if args.action == "install" and "OTEL_EXPORTER_OTLP_HEADERS" in new.get("env", {}):
-        print(f"{path} now holds the token (made owner-only); keep it out of version control",
-              file=sys.stderr)
+    try:
+        changes = _changes(args, path, current)
+    except ValueError as exc:
+        print(f"router-ext hooks: {exc}", file=sys.stderr)
+        return 2
+    if args.action == "install" and not args.no_hooks:
+        _precompile()
+    for target, before, after in changes:
+        if after == before:
+            print(f"{target}: already up to date")
+            continue
+        write(target, after)
+        verb = "installed router-ext" if args.action == "install" else "removed router-ext"
+        print(f"{target}: {verb} {_what(before, after)}")
+        if "OTEL_EXPORTER_OTLP_HEADERS" in after.get("env", {}):
+            print(f"{target} holds the token (made owner-only); keep it out of version control",
+                  file=sys.stderr)
     return 0

@@ -3,9 +3,13 @@
 Claude Code reads an `env` object from its settings and exports its own OpenTelemetry logs
 and metrics when told to: no hook process and nothing to install beyond these variables. The
 endpoint is router-ext's gRPC port (4317, OTLP's gRPC default) or, for `http/protobuf` and
-`http/json`, the server's HTTP URL (which serves /v1/logs and /v1/metrics). A project install
-also names the project in OTEL_RESOURCE_ATTRIBUTES, since OTLP records carry no working
-directory. ROUTER_EXT_OTEL marks the variables as router-ext's, so uninstall removes only them.
+`http/json`, the server's HTTP URL (which serves /v1/logs and /v1/metrics).
+
+Claude Code (2.1.328) ignores the exporter variables in a project's settings ("project-scoped
+settings can't set this key"), so they always go to the user's settings (or managed settings,
+by hand). A project's settings get only OTEL_RESOURCE_ATTRIBUTES naming the project, which
+Claude Code does take from there, since OTLP records carry no working directory.
+ROUTER_EXT_OTEL marks the variables as router-ext's, so uninstall removes only them.
 """
 
 from __future__ import annotations
@@ -50,9 +54,8 @@ def endpoint(server: str, protocol: str, given: str | None) -> str:
     return f"http://{host}:{GRPC_PORT}"
 
 
-def telemetry_env(args: argparse.Namespace, server: str, project: str | None,
-                  current: dict[str, Any]) -> dict[str, str]:
-    """The variables to set (the token only when ROUTER_EXT_TOKEN is set)."""
+def exporter_env(args: argparse.Namespace, server: str) -> dict[str, str]:
+    """The exporter variables (the token header only when ROUTER_EXT_TOKEN is set)."""
     env = {
         "CLAUDE_CODE_ENABLE_TELEMETRY": "1",
         "OTEL_LOGS_EXPORTER": "otlp",
@@ -64,10 +67,13 @@ def telemetry_env(args: argparse.Namespace, server: str, project: str | None,
     token = os.environ.get("ROUTER_EXT_TOKEN")
     if token:
         env["OTEL_EXPORTER_OTLP_HEADERS"] = f"Authorization=Bearer {token}"
-    if project:
-        env["OTEL_RESOURCE_ATTRIBUTES"] = _with_project(
-            str(current.get("OTEL_RESOURCE_ATTRIBUTES") or ""), project)
     return env
+
+
+def project_env(current: dict[str, Any], project: str) -> dict[str, str]:
+    """The project's resource attribute, added to what the project's settings already say."""
+    attributes = str(current.get("OTEL_RESOURCE_ATTRIBUTES") or "")
+    return {"OTEL_RESOURCE_ATTRIBUTES": _with_project(attributes, project), MARK: "1"}
 
 
 def _items(attributes: str) -> list[str]:
