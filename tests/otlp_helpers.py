@@ -135,3 +135,23 @@ def renamed(kind: str, request: Message, session_id: str) -> Any:
             if pair.key == "session.id":
                 pair.value.string_value = session_id
     return copy
+
+
+def shifted_to_now(kind: str, request: Message) -> Any:
+    """A copy of an export whose times are moved so that its newest time is now."""
+    copy = REQUESTS[kind]()
+    copy.CopyFrom(request)
+    if kind == "logs":
+        items = [r for rl in copy.resource_logs for sl in rl.scope_logs for r in sl.log_records]
+        fields = ("time_unix_nano", "observed_time_unix_nano")
+    else:
+        items = [p for rm in copy.resource_metrics for sm in rm.scope_metrics
+                 for m in sm.metrics for p in getattr(m, m.WhichOneof("data")).data_points]
+        fields = ("start_time_unix_nano", "time_unix_nano")
+    newest = max(getattr(item, f) for item in items for f in fields)
+    offset = time.time_ns() - newest
+    for item in items:
+        for f in fields:
+            if getattr(item, f):
+                setattr(item, f, getattr(item, f) + offset)
+    return copy
