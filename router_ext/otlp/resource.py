@@ -57,10 +57,11 @@ class Sender:
 
 def attribution(resource: dict[str, Any], record: dict[str, Any]) -> dict[str, str]:
     """The session columns an OTLP record names: user, organization, host, terminal, project."""
-    sender = Sender(resource, "", "")
-    out = {column: value for column, keys in ATTRIBUTION.items()
-           if (value := sender.lookup(record, keys)) is not None}
-    project = sender.lookup(record, PROJECT_KEYS)
-    if project:
-        out["project"] = project
+    out: dict[str, str] = {}
+    for column, keys in (*ATTRIBUTION.items(), ("project", PROJECT_KEYS)):
+        for key in keys:  # the record's own attribute first, then its resource's
+            value = record.get(key) or resource.get(key)
+            if isinstance(value, str | int) and not isinstance(value, bool):
+                out[column] = str(value)
+                break
     return out

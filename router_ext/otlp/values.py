@@ -16,6 +16,11 @@ MAX_DEPTH = 8  # nested arrays and maps deeper than this are kept as their text 
 def any_value(value: AnyValue, depth: int = 0) -> Any:
     """An AnyValue as a JSON value: strings, numbers, booleans, lists, objects (bytes: base64)."""
     kind = value.WhichOneof("value")
+    # Most attributes are strings and integers: test those first (this is the ingest hot path).
+    if kind == "string_value":
+        return value.string_value
+    if kind == "int_value":
+        return value.int_value
     if kind is None:
         return None
     if kind == "double_value":

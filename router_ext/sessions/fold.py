@@ -55,6 +55,8 @@ class SessionFold:
             note = self._apply(state, row, tgt, notes.unpriced)
             if note is not None:
                 notes.sessions[row["event_uid"]] = note
+        for state in states.values():
+            state.settle()
         _link(conn, states)
         _write(conn, states.values())
         notes.usage = _usage_growth(states.values())

@@ -61,6 +61,7 @@ class SessionState:
     original: dict[str, Any] = field(default_factory=dict)
     ledger: Ledger = field(default_factory=Ledger)
     tool_note: ToolNote | None = None  # set by the event being applied, read by the fold
+    unsettled: bool = False  # the ledger's usage changed since models was merged
 
     @classmethod
     def load(cls, cols: dict[str, Any]) -> SessionState:
@@ -138,7 +139,13 @@ class SessionState:
             self.ledger.set_usage(source, models)
         else:
             self.ledger.add_usage(source, models)
-        self.models = self.ledger.merged()
+        self.unsettled = True  # merged once per batch in settle(), not once per event
+
+    def settle(self) -> None:
+        """Bring the shown usage up to date with the ledger (after a batch's events)."""
+        if self.unsettled:
+            self.models = self.ledger.merged()
+            self.unsettled = False
 
     def tally(self, source: str, name: str, n: float = 1, *, total: bool = False) -> bool:
         """A source reported `n` more of `name` (or `n` in all); True when the shown count grew.
