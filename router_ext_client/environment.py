@@ -13,8 +13,12 @@ VARIABLES: tuple[tuple[str, str, str, str], ...] = (
     ("ROUTER_EXT_URL", "`http://127.0.0.1:4000`",
      "Server to report to: `http://H:P`, or `grpc://H:P` for the gRPC IngestService "
      "(`--server`).", "client, hook, emitter, Ralph script"),
-    ("ROUTER_EXT_TOKEN", "none", "Bearer token sent with every event (`--token`).",
-     "client, hook, emitter"),
+    ("ROUTER_EXT_TOKEN", "none", "Bearer token sent with every event (`--token`); "
+     "`hooks install --otel` also writes it into Claude Code's OTLP headers.",
+     "client, hook, emitter, hooks install"),
+    ("ROUTER_EXT_OTEL", "none", "Written (as `1`) by `hooks install --otel` beside Claude "
+     "Code's telemetry variables in its settings' `env`, so uninstall removes only those; "
+     "nothing reads it.", "hooks install / uninstall"),
     ("ROUTER_EXT_SPOOL_DIR", "`~/.local/state/router-ext/spool`",
      "Spool folder for events the server could not take yet (`--spool-dir`).",
      "client, hook, emitter"),
