@@ -18,6 +18,7 @@ Stored as JSON in `harness_sessions.source_totals`:
 
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -53,7 +54,7 @@ class Ledger:
                 data = None
         if not isinstance(data, dict):
             counts = {k: float(v) for k, v in legacy_counts.items() if v}
-            return cls({HOOKS: dict(legacy_models)} if legacy_models else {},
+            return cls({HOOKS: copy.deepcopy(legacy_models)} if legacy_models else {},
                        {HOOKS: counts} if counts else {})
         tallies = {str(s): {str(k): float(v) for k, v in mapping(c).items()
                             if isinstance(v, int | float)}
