@@ -182,6 +182,10 @@ class SessionNote:
     ended: str | None = None  # the session's final status when this event ended it
     duration_s: float = 0.0
     label: str | None = None
+    # The tool call this event was the first report of (hooks and OTLP report the same call).
+    tool: str | None = None
+    tool_outcome: str | None = None  # success | failure | denied
+    tool_seconds: float | None = None
 
 
 @dataclass(slots=True)
@@ -192,6 +196,10 @@ class FoldNotes:
     # Tokens and cost the batch added to the totals, per model (runs counted once).
     usage: dict[str, dict[str, Any]] = field(default_factory=dict)
     unpriced: list[str] = field(default_factory=list)
+    # Growth of the counts only OpenTelemetry reports (lines, commits...), summed.
+    counters: dict[str, float] = field(default_factory=dict)
+    # Growth per (user, project): cost_usd, tokens, sessions, tool_failures.
+    attributed: dict[tuple[str, str], dict[str, float]] = field(default_factory=dict)
 
     @staticmethod
     def merged(first: FoldNotes | None, second: FoldNotes | None) -> FoldNotes | None:

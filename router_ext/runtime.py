@@ -27,6 +27,7 @@ from router_ext.metrics.db_gauges import DbGauges
 from router_ext.metrics.harness import HarnessMetrics
 from router_ext.metrics.ingest import IngestMetrics
 from router_ext.metrics.labels import Capped, event_type
+from router_ext.metrics.telemetry import TelemetryMetrics
 from router_ext.read.reader import Reader
 from router_ext.read.snapshot import SnapshotHub
 from router_ext.records import Row
@@ -76,6 +77,8 @@ class RouterExt:
         self.metrics.queue_depth.set_function(lambda: self.writer.depth)
         prices = PriceTable.load(settings.prices_path)
         self.harness = HarnessMetrics(self.registry, prices)
+        self.telemetry = TelemetryMetrics(self.registry, self.harness.model_label,
+                                          settings.attribution_labels)
         self.hitl = HitlService(self)
         self.snapshot = SnapshotHub(self)
         self.sweeper = Sweeper(self)
@@ -95,6 +98,7 @@ class RouterExt:
         else:
             self.writer.listeners.append(self._publish)
         self.writer.listeners.append(self.harness.on_commit)  # Prometheus catalog
+        self.writer.listeners.append(self.telemetry.on_commit)  # OTLP counts, attribution
         self.writer.listeners.append(self.hitl.on_commit)  # arm timeouts of new requests
         self.writer.listeners.append(self.snapshot.on_commit)  # dashboard numbers are stale
         # Outside the write path.

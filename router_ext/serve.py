@@ -12,6 +12,7 @@ import socket
 import sys
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import uvicorn
 from sqlalchemy.engine import make_url
@@ -22,6 +23,7 @@ from router_ext.runtime import RouterExt
 from router_ext.settings import Settings
 from router_ext.store.db import make_engine, ping
 from router_ext.web.app import create_app
+from router_ext.web.otlp import OtlpPortGate
 from router_ext.web.security.protocol import guarded_protocol
 
 log = logging.getLogger(__name__)
@@ -163,6 +165,22 @@ def _announce(host: str, http_port: int, grpc_port: int) -> None:
           f"gRPC {host}:{grpc_port}", file=sys.stderr, flush=True)
 
 
+def bind_otlp(host: str, port: int) -> socket.socket | None:
+    """The OTLP/HTTP listener's socket; None when it is off or its port is taken.
+
+    The port is a convenience (the HTTP port serves OTLP too), and 4318 is often held by an
+    OpenTelemetry Collector already, so a taken port is reported and the server runs on.
+    """
+    if port <= 0:
+        return None
+    try:
+        return bind_http(host, port)
+    except OSError as exc:
+        log.warning("OTLP/HTTP port %s:%d not available (%s); OTLP/HTTP is still served on "
+                    "the HTTP port", host, port, exc)
+        return None
+
+
 async def serve(settings: Settings) -> None:
     """Serve until SIGINT or SIGTERM, then shut down gracefully (drain, end streams).
 
@@ -177,8 +195,15 @@ async def serve(settings: Settings) -> None:
         sock.close()
         raise
     settings = settings.with_(http_port=sock.getsockname()[1])
+    sockets = [sock]
     core = RouterExt(settings)
-    app = create_app(core, grpc_port=settings.grpc_port, on_ready=_announce)
+    app: Any = create_app(core, grpc_port=settings.grpc_port, on_ready=_announce)
+    otlp_sock = bind_otlp(settings.host, settings.otlp_http_port)
+    if otlp_sock is not None:
+        # One uvicorn server on both sockets: one lifespan, one graceful shutdown.
+        sockets.append(otlp_sock)
+        app = OtlpPortGate(app, otlp_sock.getsockname()[1])
+        log.info("OTLP/HTTP listening on %s:%d", settings.host, otlp_sock.getsockname()[1])
     config = uvicorn.Config(  # httptools, with read timeouts and a connection cap
         app, lifespan="on", loop="asyncio", http=guarded_protocol(Access.of(core)),
         ws="websockets-sansio",
@@ -186,7 +211,7 @@ async def serve(settings: Settings) -> None:
         timeout_graceful_shutdown=5, timeout_keep_alive=30,
     )
     server = _Server(config)
-    await server.serve(sockets=[sock])
+    await server.serve(sockets=sockets)
     if not server.started:
         raise SystemExit(1)
 

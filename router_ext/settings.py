@@ -15,6 +15,9 @@ from typing import Any
 
 DEFAULT_DATABASE_URL = "sqlite:///data/router-ext.db"
 MIB = 1024 * 1024
+# A batch (a gRPC message, an OTLP export) may be larger than one event's payload limit; 4x
+# keeps batches of ~1 KB events at 1,000+ per call while still refusing absurd messages.
+BATCH_FACTOR = 4
 
 
 class SettingError(ValueError):
@@ -35,6 +38,18 @@ class Settings:
                              "HTTP port, 0 for any free one (`--http-port`).")
     grpc_port: int = setting(4317, "ROUTER_EXT_GRPC_PORT",
                              "gRPC port, 0 for any free one (`--grpc-port`).")
+    otlp_http_port: int = setting(
+        4318, "ROUTER_EXT_OTLP_HTTP_PORT",
+        "Port of a second HTTP listener that serves only OTLP/HTTP (`/v1/logs`, `/v1/metrics`, "
+        "`/v1/traces`; the `http/protobuf` and `http/json` default port); 0 = off. The HTTP "
+        "port serves the same routes as well.")
+    otlp_source_app: str = setting(
+        "", "ROUTER_EXT_OTLP_SOURCE_APP",
+        "`source_app` of every OTLP record; empty = the sender's `service.name`.")
+    attribution_labels: int = setting(
+        20, "ROUTER_EXT_ATTRIBUTION_LABELS",
+        "Users and projects that get their own Prometheus label value (the first seen); "
+        "the rest are counted as `other`.")
     database_url: str = setting(DEFAULT_DATABASE_URL, "DATABASE_URL",
                                 "`sqlite:///path` or `postgresql://...` (`--database-url`).")
     max_body_bytes: int = setting(MIB, "ROUTER_EXT_MAX_BODY_BYTES",

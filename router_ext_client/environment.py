@@ -17,8 +17,12 @@ VARIABLES: tuple[tuple[str, str, str, str], ...] = (
      "Bearer token sent with every event (`--token`); the ingest role's token.",
      "client, hook, emitter, spool flush, import"),
     ("ROUTER_EXT_TOKEN", "none", "Used when `ROUTER_EXT_INGEST_TOKEN` (or, for `tail`, "
-     "`ROUTER_EXT_READ_TOKEN`) is unset.", "client, hook, emitter, tail"),
+     "`ROUTER_EXT_READ_TOKEN`) is unset; `hooks install --otel` writes the ingest token "
+     "into Claude Code's OTLP headers.", "client, hook, emitter, tail, hooks install"),
     ("ROUTER_EXT_READ_TOKEN", "none", "Bearer token of the read role.", "router-ext tail"),
+    ("ROUTER_EXT_OTEL", "none", "Written (as `1`) by `hooks install --otel` beside Claude "
+     "Code's telemetry variables in its settings' `env`, so uninstall removes only those; "
+     "nothing reads it.", "hooks install / uninstall"),
     ("ROUTER_EXT_SPOOL_DIR", "`~/.local/state/router-ext/spool`",
      "Spool folder for events the server could not take yet (`--spool-dir`).",
      "client, hook, emitter"),

@@ -90,7 +90,9 @@ def served(tmp_path_factory: Any, name: str,
 def start_server(database_url: str, *, env: dict[str, str] | None = None,
                  http_port: int = 0, grpc_port: int = 0) -> ServerProcess:
     """Start `router-ext serve` on the given (default: free) ports and wait for its ready line."""
-    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    # The OTLP/HTTP listener's fixed default port (4318) would collide between test servers.
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", "ROUTER_EXT_OTLP_HTTP_PORT": "0",
+                **(env or {})}
     cmd = [sys.executable, "-m", "router_ext.cli", "serve", "--host", "127.0.0.1",
            "--http-port", str(http_port), "--grpc-port", str(grpc_port),
            "--database-url", database_url]

@@ -203,3 +203,64 @@ def test_mode_is_kept_and_read_only_is_respected(project: Path) -> None:
     done = cli("uninstall", "--project", str(project))
     assert done.returncode == 2 and "read-only" in done.stderr
     assert path.read_text() == before and stat.S_IMODE(path.stat().st_mode) == 0o444
+
+
+
+def user_settings(home: Path) -> dict[str, Any]:
+    return json.loads((home / ".claude" / "settings.json").read_text())
+
+
+def test_otel_writes_claude_codes_telemetry_env(project: Path, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    args = ("install", "--project", str(project), "--otel", "--no-hooks",
+            "--server", "http://router.invalid:4000")
+    done = cli(*args, home=home)
+    assert done.returncode == 0, done.stderr
+    # Claude Code ignores exporter variables in a project's settings: they go to the user's.
+    env = user_settings(home)["env"]
+    assert env["CLAUDE_CODE_ENABLE_TELEMETRY"] == "1"
+    assert (env["OTEL_LOGS_EXPORTER"], env["OTEL_METRICS_EXPORTER"]) == ("otlp", "otlp")
+    assert env["OTEL_EXPORTER_OTLP_PROTOCOL"] == "grpc"
+    assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://router.invalid:4317"
+    assert "OTEL_EXPORTER_OTLP_HEADERS" not in env
+    data = settings(project)
+    assert data["hooks"] == {"PreToolUse": [{"matcher": "Bash", "hooks": [USER_HOOK]}]}
+    assert data["env"]["OTEL_RESOURCE_ATTRIBUTES"] == "router_ext.project=myproj"
+    assert "OTEL_EXPORTER_OTLP_ENDPOINT" not in data["env"]
+    again = cli(*args, home=home).stdout
+    assert again.count("already up to date") == 2
+
+
+def test_otel_with_hooks_a_token_and_http_then_uninstall(project: Path, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    home = tmp_path / "home"
+    (home / ".claude").mkdir(parents=True)
+    (home / ".claude" / "settings.json").write_text(json.dumps({"env": {"MINE": "1"}}))
+    settings_file = project / ".claude" / "settings.json"
+    data = settings(project)
+    data["env"] = {"MY_VAR": "kept", "OTEL_RESOURCE_ATTRIBUTES": "team=core"}
+    settings_file.write_text(json.dumps(data))
+    monkeypatch.setenv("ROUTER_EXT_TOKEN", "tok-123")
+    done = cli("install", "--project", str(project), "--otel", "--otel-protocol", "http/json",
+               "--server", "http://127.0.0.1:4555", home=home)
+    assert done.returncode == 0, done.stderr
+    data = settings(project)
+    assert ours(data, "PostToolUse")  # the hooks too
+    assert data["env"]["OTEL_RESOURCE_ATTRIBUTES"] == "team=core,router_ext.project=myproj"
+    assert data["env"]["MY_VAR"] == "kept"
+    env = user_settings(home)["env"]
+    assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://127.0.0.1:4555"
+    assert env["OTEL_EXPORTER_OTLP_HEADERS"] == "Authorization=Bearer tok-123"
+    assert env["MINE"] == "1"
+    assert (home / ".claude" / "settings.json").stat().st_mode & 0o077 == 0  # holds the token
+    done = cli("uninstall", "--project", str(project), "--otel", home=home)
+    assert done.returncode == 0, done.stderr
+    data = settings(project)
+    assert data["env"] == {"MY_VAR": "kept", "OTEL_RESOURCE_ATTRIBUTES": "team=core"}
+    assert not ours(data, "PostToolUse")
+    assert user_settings(home) == {"env": {"MINE": "1"}}
+
+
+def test_no_hooks_alone_is_refused(project: Path) -> None:
+    done = cli("install", "--project", str(project), "--no-hooks")
+    assert done.returncode == 2 and "--otel" in done.stderr

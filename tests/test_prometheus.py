@@ -170,7 +170,7 @@ def test_real_prometheus_scrapes_router_ext(prometheus: str) -> None:
                 up = httpx.get(f"{prometheus}/api/v1/query", params={"query": "up"}).json()
                 assert up["data"]["result"][0]["value"][1] == "1"
                 return
-        except httpx.HTTPError as exc:
-            last = exc
+        except (httpx.HTTPError, ValueError) as exc:  # ValueError: "Service Unavailable" text
+            last = exc                                   # while Prometheus is still starting
         time.sleep(0.3)
     pytest.fail(f"Prometheus never scraped router-ext: {last}")

@@ -17,6 +17,8 @@ NEEDS_ADMIN = frozenset({ADMIN})
 INGEST_OR_READ = frozenset({INGEST, READ})
 
 INGEST_PATHS = frozenset({"/events", "/hooks/claude-code", "/api/events", "/metrics/harness"})
+# OTLP/HTTP receivers (router_ext.web.otlp): exporters post protobuf or JSON here.
+OTLP_PATH = re.compile(r"(/otlp)?/v1/(logs|metrics|traces)")
 TICKET_PATH = "/api/ui/ticket"
 # GET routes that stream; with WebSockets they take a stream ticket and count against the cap.
 STREAM_PATHS = frozenset({"/api/events/stream", "/api/metrics/stream"})
@@ -40,7 +42,7 @@ def http_roles(method: str, path: str, *, websocket: bool = False) -> frozenset[
         if path in OPEN_GET or path.startswith("/dashboard/"):
             return None
         return INGEST_OR_READ if RALPH_CONTROL.fullmatch(path) else NEEDS_READ
-    if path in INGEST_PATHS:
+    if path in INGEST_PATHS or OTLP_PATH.fullmatch(path):
         return NEEDS_INGEST
     return NEEDS_READ if path == TICKET_PATH else NEEDS_ADMIN
 

@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from router_ext.commands import otel_env
 from router_ext.commands.safe_write import WriteRefused, write_with_backup
 from router_ext_client.config import DEFAULT_URL
 
@@ -62,6 +63,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--gate", action="store_true",
                    help="ask a person before dangerous Bash commands (PreToolUse)")
     p.add_argument("--python", default=sys.executable, help="interpreter for command hooks")
+    otel_env.add_arguments(p)
     p.set_defaults(run=run)
 
 
@@ -87,9 +89,10 @@ def load(path: Path) -> dict[str, Any]:
     except ValueError as exc:
         raise ValueError(f"{path} is not valid JSON ({exc}); fix it by hand first, "
                          "router-ext will not overwrite it") from exc
-    if not isinstance(data, dict) or not isinstance(data.get("hooks", {}), dict):
-        raise ValueError(f"{path} does not hold a settings object with a 'hooks' object; "
-                         "router-ext will not overwrite it")
+    if not isinstance(data, dict) or not isinstance(data.get("hooks", {}), dict) or \
+            not isinstance(data.get("env", {}), dict):
+        raise ValueError(f"{path} does not hold a settings object with 'hooks' and 'env' "
+                         "objects; router-ext will not overwrite it")
     return data
 
 
@@ -155,9 +158,42 @@ def without_ours(settings: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def installed(settings: dict[str, Any], args: argparse.Namespace, path: Path) -> dict[str, Any]:
+    """Settings with router-ext's hooks and, with --otel, the project's resource attribute."""
+    out = settings if args.no_hooks else merged(settings, args, path)
+    if args.otel and not args.user:
+        env = out.get("env") or {}
+        out = otel_env.with_otel(out, otel_env.project_env(env, path.parent.parent.name))
+    return out
+
+
+def _changes(args: argparse.Namespace, path: Path,
+             current: dict[str, Any]) -> list[tuple[Path, dict[str, Any], dict[str, Any]]]:
+    """(file, before, after) for every settings file the action changes."""
+    install = args.action == "install"
+    new = installed(current, args, path) if install else otel_env.without_otel(
+        without_ours(current))
+    changes = [(path, current, new)]
+    if args.otel:  # the exporter variables count only in the user's (or managed) settings
+        user = Path.home() / ".claude" / "settings.json"
+        before = new if user == path else load(user)
+        after = (otel_env.with_otel(before, otel_env.exporter_env(args, server_url(args)))
+                 if install else otel_env.without_otel(before))
+        if user == path:
+            changes = [(path, current, after)]
+        else:
+            changes.append((user, before, after))
+    return changes
+
+
+def server_url(args: argparse.Namespace) -> str:
+    """The server the options name."""
+    return str(args.server or os.environ.get("ROUTER_EXT_URL") or DEFAULT_URL)
+
+
 def merged(settings: dict[str, Any], args: argparse.Namespace, path: Path) -> dict[str, Any]:
     """Settings with router-ext's entries (re)placed for every event."""
-    server = args.server or os.environ.get("ROUTER_EXT_URL") or DEFAULT_URL
+    server = server_url(args)
     source_app = args.source_app or path.parent.parent.name or "claude-code"
     out = without_ours(settings)
     hooks = out.setdefault("hooks", {})
@@ -182,7 +218,10 @@ def write(path: Path, settings: dict[str, Any]) -> Path:
     returns the file written (a symlink's target)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     data = (json.dumps(settings, indent=2) + "\n").encode("utf-8")
-    return write_with_backup(path, data, path.with_name(path.name + ".router-ext.bak"))
+    written = write_with_backup(path, data, path.with_name(path.name + ".router-ext.bak"))
+    if "OTEL_EXPORTER_OTLP_HEADERS" in (settings.get("env") or {}):
+        written.chmod(0o600)  # it holds the ingest token
+    return written
 
 
 def _precompile() -> None:
@@ -251,6 +290,15 @@ def doctor(path: Path, current: dict[str, Any], args: argparse.Namespace) -> int
     return 0 if not problems else 1
 
 
+def _what(before: dict[str, Any], after: dict[str, Any]) -> str:
+    parts = []
+    if before.get("hooks") != after.get("hooks"):
+        parts.append("hooks")
+    if before.get("env") != after.get("env"):
+        parts.append("telemetry settings")
+    return " and ".join(parts) or "settings"
+
+
 def run(args: argparse.Namespace) -> int:
     """install / uninstall / doctor; exit 2 when the settings file cannot be used."""
     path = settings_path(args)
@@ -261,18 +309,29 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.action == "doctor":
         return doctor(path, current, args)
-    new = merged(current, args, path) if args.action == "install" else without_ours(current)
-    if args.action == "install":
-        _precompile()
-    if new == current:
-        print(f"{path}: already up to date")
-        return 0
+    if args.no_hooks and not args.otel:
+        print("router-ext hooks: --no-hooks needs --otel", file=sys.stderr)
+        return 2
     try:
-        written = write(path, new)
-    except (WriteRefused, OSError) as exc:
+        changes = _changes(args, path, current)
+    except ValueError as exc:
         print(f"router-ext hooks: {exc}", file=sys.stderr)
         return 2
-    shown = path if written == path else f"{path} -> {written}"
-    print(f"{shown}: {'installed' if args.action == 'install' else 'removed'} router-ext hooks "
-          f"({args.mode if args.action == 'install' else 'all modes'})")
+    if args.action == "install" and not args.no_hooks:
+        _precompile()
+    for target, before, after in changes:
+        if after == before:
+            print(f"{target}: already up to date")
+            continue
+        try:
+            written = write(target, after)
+        except (WriteRefused, OSError) as exc:
+            print(f"router-ext hooks: {exc}", file=sys.stderr)
+            return 2
+        shown = target if written == target else f"{target} -> {written}"
+        verb = "installed router-ext" if args.action == "install" else "removed router-ext"
+        print(f"{shown}: {verb} {_what(before, after)}")
+        if "OTEL_EXPORTER_OTLP_HEADERS" in after.get("env", {}):
+            print(f"{target} holds the token (made owner-only); keep it out of version control",
+                  file=sys.stderr)
     return 0

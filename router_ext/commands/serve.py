@@ -17,6 +17,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="HTTP port, 0 for any free one (ROUTER_EXT_HTTP_PORT, default 4000)")
     p.add_argument("--grpc-port", type=int,
                    help="gRPC port, 0 for any free one (ROUTER_EXT_GRPC_PORT, default 4317)")
+    p.add_argument("--otlp-http-port", type=int,
+                   help="OTLP/HTTP-only port, 0 = off (ROUTER_EXT_OTLP_HTTP_PORT, default 4318)")
     p.add_argument("--database-url",
                    help="sqlite:///path or postgresql://... (DATABASE_URL, "
                         "default sqlite:///data/router-ext.db)")
@@ -37,8 +39,8 @@ def run(args: argparse.Namespace) -> int:
     except SettingError as exc:  # a malformed ROUTER_EXT_* value; the message names it
         return _refuse(str(exc))
     settings = settings.with_(host=args.host, http_port=args.http_port,
-                              grpc_port=args.grpc_port, database_url=args.database_url,
-                              insecure=args.insecure or None)
+                              grpc_port=args.grpc_port, otlp_http_port=args.otlp_http_port,
+                              database_url=args.database_url, insecure=args.insecure or None)
     problem = refusal(settings)
     if problem and not settings.insecure:
         return _refuse(problem)

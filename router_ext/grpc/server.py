@@ -9,12 +9,14 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from router_ext.access import Access
+from router_ext.grpc import otlp
 from router_ext.grpc.access import AccessInterceptor
 from router_ext.grpc.ingest import IngestServicer
 from router_ext.grpc.malformed import TolerantRegistrar
 from router_ext.grpc.query import QueryServicer
 from router_ext.grpc.stream import StreamServicer
 from router_ext.runtime import RouterExt
+from router_ext.settings import BATCH_FACTOR
 from router_ext.v1 import (
     ingest_pb2,
     ingest_pb2_grpc,
@@ -28,10 +30,8 @@ SERVICE_NAMES = (
     ingest_pb2.DESCRIPTOR.services_by_name["IngestService"].full_name,
     stream_pb2.DESCRIPTOR.services_by_name["StreamService"].full_name,
     query_pb2.DESCRIPTOR.services_by_name["QueryService"].full_name,
+    *otlp.SERVICE_NAMES,
 )
-# A whole batch may be larger than one event's payload limit; 4x keeps batches of ~1 KB
-# events at 1,000+ per call while still refusing absurd messages.
-BATCH_FACTOR = 4
 
 
 def server_options(max_message_bytes: int) -> list[tuple[str, Any]]:
@@ -63,6 +63,7 @@ class GrpcServer:
         ingest_pb2_grpc.add_IngestServiceServicer_to_server(self.ingest, registrar)
         stream_pb2_grpc.add_StreamServiceServicer_to_server(StreamServicer(core), registrar)
         query_pb2_grpc.add_QueryServiceServicer_to_server(QueryServicer(core), registrar)
+        otlp.add_to_server(core, registrar)  # OTLP exporters' default port is this one
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, registrar)
         if settings.grpc_reflection:

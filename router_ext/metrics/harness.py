@@ -17,7 +17,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from router_ext.metrics.labels import OTHER, SOURCES, Capped
-from router_ext.records import FoldNotes
+from router_ext.records import FoldNotes, SessionNote
 from router_ext.sessions.apply import payload_of
 from router_ext.sessions.pricing import PriceTable, canonical_name
 from router_ext.store.writer import Committed
@@ -132,23 +132,29 @@ class HarnessMetrics:
 
     def on_commit(self, batch: Committed) -> None:
         """Count what was just committed (new events, HITL status updates, the fold's notes)."""
+        notes = batch.notes.sessions if batch.notes is not None else {}
         for event in batch.events:
             if event.kind == "update":
                 self._hitl_update(event.row)
-            else:
-                self._event(event.row)
+                continue
+            note = notes.get(event.row["event_uid"])
+            if note is not None and note.tool_outcome:
+                self._tool_call(note)
+            self._event(event.row)
         if batch.notes is not None:
             self._notes(batch.notes)
 
+    def _tool_call(self, note: SessionNote) -> None:
+        # The fold notes a tool call on the first event that reports it: hooks and Claude
+        # Code's OTLP tool_result describe the same call, and it counts once.
+        tool = self.tool_label(note.tool)
+        self.tool_calls.labels(tool, note.tool_outcome).inc()
+        if note.tool_seconds is not None and note.tool_outcome == "success":
+            self.tool_duration.labels(tool).observe(note.tool_seconds)
+
     def _event(self, row: dict[str, Any]) -> None:
         name = row["hook_event_type"]
-        if name in TOOL_OUTCOMES:
-            tool = self.tool_label(row.get("tool_name"))
-            self.tool_calls.labels(tool, TOOL_OUTCOMES[name]).inc()
-            duration = payload_of(row).get("duration_ms") if name == "PostToolUse" else None
-            if isinstance(duration, int | float) and not isinstance(duration, bool):
-                self.tool_duration.labels(tool).observe(max(0.0, duration / 1000))
-        elif name == "SubagentStart":
+        if name == "SubagentStart":
             self.subagents.labels(self._agents(str(payload_of(row).get("agent_type")
                                                    or "unknown"))).inc()
         elif name in ("task_completed", "task_failed"):

@@ -13,6 +13,7 @@ from typing import Any, cast
 
 from sqlalchemy import Engine, case, func, select
 
+from router_ext.otlp.values import flag, number
 from router_ext.read.daily_cache import DayCache
 from router_ext.read.dashboard import (
     COUNTED,
@@ -23,6 +24,7 @@ from router_ext.read.dashboard import (
     model_rows,
 )
 from router_ext.read.reader import EVENTS, SESSIONS
+from router_ext.read.sessions import TOKENS, USER
 from router_ext.records import Row
 
 TEXT_LIMIT = 240
@@ -57,7 +59,7 @@ def compact(row: Row) -> dict[str, Any]:
     payload = payload if isinstance(payload, dict) else {}
     status = json.loads(row["human_in_the_loop_status"]) if row.get(
         "human_in_the_loop_status") else None
-    duration = payload.get("duration_ms")
+    duration = number(payload.get("duration_ms"))  # OTLP records may send "24"
     return {
         "id": row["id"], "t": row["timestamp"], "type": row["hook_event_type"],
         "session_id": row["session_id"], "tool": row.get("tool_name"),
@@ -65,8 +67,9 @@ def compact(row: Row) -> dict[str, Any]:
         "agent_type": payload.get("agent_type") or payload.get("subagent_type"),
         "model": row.get("model_name"), "text": describe(payload),
         "error": _short(payload["error"]) if payload.get("error") else None,
-        "duration_ms": duration if isinstance(duration, int | float) else None,
+        "duration_ms": duration,
         "hitl": status,
+        "ok": flag(payload.get("success")),  # Claude Code's OTLP tool_result
     }
 
 
@@ -93,14 +96,43 @@ def _unindexed(column: Any) -> Any:
     return func.coalesce(column, "")
 
 
+OTLP_TOOL_RESULT = "claude_code.tool_result"
+
+
 def tool_counts(engine: Engine, start: int, end: int) -> Counter[Hashable]:
-    """Finished tool calls between two times, by (tool, PostToolUse or PostToolUseFailure)."""
+    """Finished tool calls between two times, by (tool, PostToolUse or PostToolUseFailure).
+
+    A session's hooks and its OpenTelemetry export report the same calls; per session and per
+    (tool, outcome) the larger of the two counts, as for the session's own columns.
+    """
     e = EVENTS.c
-    query = select(e.tool_name, e.hook_event_type, func.count().label("n")).where(
-        e.timestamp >= start, e.timestamp < end, _unindexed(e.hook_event_type).in_(TOOL_END_TYPES)
-    ).group_by(e.tool_name, e.hook_event_type)
-    return Counter({(r["tool_name"] or "unknown", r["hook_event_type"]): r["n"]
-                    for r in fetch(engine, query)})
+    window = (e.timestamp >= start, e.timestamp < end)
+    hooks = select(e.session_id, e.tool_name, e.hook_event_type, func.count().label("n")).where(
+        *window, _unindexed(e.hook_event_type).in_(TOOL_END_TYPES)
+    ).group_by(e.session_id, e.tool_name, e.hook_event_type)
+    by_source: defaultdict[str, list[Counter[tuple[str, str]]]] = defaultdict(
+        lambda: [Counter(), Counter()])
+    for r in fetch(engine, hooks):
+        by_source[r["session_id"]][0][(r["tool_name"] or "unknown", r["hook_event_type"])] += r["n"]
+    otlp = select(e.session_id, e.tool_name, e.payload).where(
+        *window, _unindexed(e.hook_event_type) == OTLP_TOOL_RESULT).limit(100_000)
+    for r in fetch(engine, otlp):
+        ok = flag(_loads_object(r["payload"]).get("success")) is not False
+        kind = TOOL_END_TYPES[0] if ok else FAILURE_TYPES[0]
+        by_source[r["session_id"]][1][(r["tool_name"] or "unknown", kind)] += 1
+    out: Counter[Hashable] = Counter()
+    for hook_counts, otlp_counts in by_source.values():
+        for key in hook_counts.keys() | otlp_counts.keys():
+            out[key] += max(hook_counts[key], otlp_counts[key])
+    return out
+
+
+def _loads_object(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def tool_usage(engine: Engine, since_ms: int, now_ms: int,
@@ -197,6 +229,24 @@ def cost_by_day_model(engine: Engine, since_ms: int, tz_offset_ms: int) -> list[
             for (d, m), c in sorted(totals.items())]
 
 
+GROUPS = {"user": USER, "project": func.coalesce(SESSIONS.c.project, "unknown")}
+
+
+def usage_by(engine: Engine, since_ms: int, group: str, limit: int = 20) -> list[dict[str, Any]]:
+    """Sessions, cost, tokens and tool failures per user or project, costliest first."""
+    s = SESSIONS.c
+    key = GROUPS[group].label("key")
+    query = select(
+        key, func.count().label("sessions"),
+        func.coalesce(func.sum(s.cost_usd), 0.0).label("cost_usd"),
+        func.coalesce(func.sum(TOKENS), 0).label("tokens"),
+        func.coalesce(func.sum(s.tool_failures_count), 0).label("tool_failures"),
+    ).where(s.started_at >= since_ms, COUNTED).group_by(key).order_by(
+        func.sum(s.cost_usd).desc(), func.count().desc()).limit(limit)
+    return [{**r, "cost_usd": round(float(r["cost_usd"]), 6), "tokens": int(r["tokens"]),
+             "tool_failures": int(r["tool_failures"])} for r in fetch(engine, query)]
+
+
 def analytics(engine: Engine, now_ms: int, days: int, tz_offset_ms: int,
               cache: DayCache) -> dict[str, Any]:
     """Everything the analytics view shows, for the last `days` local days."""
@@ -207,6 +257,8 @@ def analytics(engine: Engine, now_ms: int, days: int, tz_offset_ms: int,
         "subagents": subagent_spawns(engine, since, now_ms, cache),
         "cost_by_day_model": cost_by_day_model(engine, since, tz_offset_ms),
         "top_errors": top_errors(engine, since),
+        "by_user": usage_by(engine, since, "user"),
+        "by_project": usage_by(engine, since, "project"),
     }
 
 

@@ -66,5 +66,6 @@ def stats_on(conn: Connection, today: int, now: int, idle_seconds: float) -> dic
         "by_source": queries.breakdown(conn, today, "source"),
         "by_project": queries.breakdown(conn, today, "project"),
         "by_label": queries.breakdown(conn, today, "label"),
+        "by_user": queries.breakdown(conn, today, "user"),
         "recent_sessions": queries.recent_sessions(conn, 20),
     }

@@ -21,6 +21,10 @@ LOOP_EVENTS = ("session_started", "task_started", "task_completed", "task_failed
                "session_completed")
 COUNTED = not_(and_(SESSIONS.c.source == "interactive", SESSIONS.c.loop_id.is_not(None)))
 TASK_SOURCES = ("ralph", "api")
+# Who ran a session: the email its OpenTelemetry export named, else the account id.
+USER = func.coalesce(SESSIONS.c.user_email, SESSIONS.c.user_account_uuid, "unknown")
+TOKENS = (SESSIONS.c.input_tokens + SESSIONS.c.output_tokens + SESSIONS.c.cache_read_tokens
+          + SESSIONS.c.cache_creation_tokens)
 
 
 def active_sessions(conn: Connection) -> dict[str, int]:
@@ -59,6 +63,8 @@ def _outcomes(conn: Connection, since_ms: int, *, group: Any = None) -> list[Any
         func.sum(case((SESSIONS.c.status == "running", 1), else_=0)),
         func.coalesce(func.sum(SESSIONS.c.cost_usd), 0.0),
         func.count(),
+        func.coalesce(func.sum(TOKENS), 0),
+        func.coalesce(func.sum(SESSIONS.c.tool_failures_count), 0),
     ]
     active = or_(SESSIONS.c.last_event_at >= since_ms, SESSIONS.c.status == "running")
     query = select(*([group] if group is not None else []), *columns).where(COUNTED, active)
@@ -74,12 +80,13 @@ def _row(values: Any) -> dict[str, Any]:
     done = completed + failed
     return {"completed": completed, "failed": failed, "running": running, "sessions": count,
             "success_rate": round(completed / done, 4) if done else None,
-            "cost_usd": round(cost, 6)}
+            "cost_usd": round(cost, 6), "tokens": int(values[5] or 0),
+            "tool_failures": int(values[6] or 0)}
 
 
 def breakdown(conn: Connection, since_ms: int, column: str) -> list[dict[str, Any]]:
-    """Outcomes and cost grouped by source, project or label."""
-    rows = _outcomes(conn, since_ms, group=SESSIONS.c[column])
+    """Outcomes, cost, tokens and tool failures grouped by source, project, label or user."""
+    rows = _outcomes(conn, since_ms, group=USER if column == "user" else SESSIONS.c[column])
     return [{column: r[0], **_row(r[1:])} for r in rows]
 
 

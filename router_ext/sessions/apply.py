@@ -10,8 +10,9 @@ from typing import Any
 from router_ext.metrics.labels import HOOK_EVENTS
 from router_ext.records import PAYLOAD_CACHE, Row
 from router_ext.sessions import usage as su
+from router_ext.sessions.ledger import HOOKS
 from router_ext.sessions.pricing import PriceTable
-from router_ext.sessions.state import SessionState, project_name
+from router_ext.sessions.state import SessionState, ToolNote, project_name
 from router_ext_client.usage import from_wire
 
 TASK_STARTS = frozenset({"task_started", "job_started"})
@@ -25,6 +26,8 @@ NON_SESSION_METRICS = frozenset({"session_started", "session_completed", "reques
 USAGE_EVENTS = frozenset({"Stop", "SubagentStop", "SessionEnd", "StopFailure"})
 USAGE_KEY = "router_ext_usage"
 SESSION_KEY_MAX = 300
+OTLP_PREFIX = "claude_code."  # Claude Code's OpenTelemetry event names
+OTLP_META = "otlp"  # the payload key OTLP rows carry (router_ext.otlp.rows.META)
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +36,7 @@ class Target:
 
     session_id: str
     source: str  # interactive | ralph | api
-    kind: str  # hook | task
+    kind: str  # hook | task | otlp
 
 
 def payload_of(row: Row) -> dict[str, Any]:
@@ -70,8 +73,12 @@ def target(row: Row) -> Target | None:
         loop = body.get("session_id") or body.get("label") or row["source_app"]
         task = body.get("task_id") or body.get("task_title") or row["session_id"]
         return Target(_session_key(f"ralph:{loop}:{task}"), "ralph", "task")
+    if name.startswith(OTLP_PREFIX):
+        return _otlp_target(row)
     if _is_metric(row):
         return None  # an unknown metric event: stored and counted, folded nowhere
+    if isinstance(payload_of(row).get(OTLP_META), dict):
+        return None  # another service's OpenTelemetry record: stored, no session of ours
     return Target(row["session_id"], "interactive", "hook")
 
 
@@ -82,6 +89,14 @@ def _session_key(key: str) -> str:
         return key
     digest = hashlib.sha256(key.encode("utf-8", "replace")).hexdigest()[:16]
     return f"{key[:SESSION_KEY_MAX - 17]}#{digest}"
+
+
+def _otlp_target(row: Row) -> Target | None:
+    # Claude Code's own telemetry joins the session its hooks report (same session.id).
+    meta = payload_of(row).get(OTLP_META)
+    if not isinstance(meta, dict) or meta.get("session") is False:
+        return None
+    return Target(row["session_id"], "interactive", "otlp")
 
 
 def apply_hook(state: SessionState, row: Row, prices: PriceTable) -> list[str]:
@@ -101,12 +116,9 @@ def apply_hook(state: SessionState, row: Row, prices: PriceTable) -> list[str]:
         if isinstance(model, str) and model:
             cols["model"] = model
     elif name == "UserPromptSubmit":
-        cols["prompts_count"] += 1
-    elif name == "PostToolUse":
-        cols["tool_calls_count"] += 1
-    elif name == "PostToolUseFailure":
-        cols["tool_calls_count"] += 1
-        cols["tool_failures_count"] += 1
+        state.tally(HOOKS, "prompts_count")
+    elif name in TOOL_OUTCOMES:
+        count_tool(state, HOOKS, row, TOOL_OUTCOMES[name], payload_of(row).get("duration_ms"))
     elif name == "SubagentStart":
         cols["subagents_count"] += 1
     if name not in USAGE_EVENTS:
@@ -127,8 +139,28 @@ def _add_hook_usage(state: SessionState, payload: dict[str, Any],
     if not models:
         return []
     unpriced = su.price(models, prices)
-    su.add_into(state.models, models)
+    state.add_source_usage(HOOKS, models)
     return unpriced
+
+
+# Hook events that finish a tool call, and the outcome each one reports.
+TOOL_OUTCOMES = {"PostToolUse": "success", "PostToolUseFailure": "failure",
+                 "PermissionDenied": "denied"}
+# The tally each outcome adds to (denials are kept in the ledger only).
+_OUTCOME_TALLIES = {"success": ("tool_calls_count",),
+                    "failure": ("tool_calls_count", "tool_failures_count"),
+                    "denied": ("tool_denials",)}
+
+
+def count_tool(state: SessionState, source: str, row: Row, outcome: str,
+               duration_ms: Any) -> None:
+    """One source reports a finished tool call; the first report of it is noted for metrics."""
+    grew = [state.tally(source, name) for name in _OUTCOME_TALLIES[outcome]]
+    if grew[0]:
+        seconds = None
+        if isinstance(duration_ms, int | float) and not isinstance(duration_ms, bool):
+            seconds = max(0.0, duration_ms / 1000)
+        state.tool_note = ToolNote(row.get("tool_name"), outcome, seconds)
 
 
 def apply_task(state: SessionState, row: Row, prices: PriceTable) -> list[str]:

@@ -20,7 +20,14 @@ from router_ext.records import FoldNotes, Row, SessionNote
 from router_ext.sessions import usage as su
 from router_ext.sessions.apply import Target, apply_hook, apply_task, target
 from router_ext.sessions.pricing import PriceTable
-from router_ext.sessions.state import COLUMN_NAMES, COUNTS, SESSIONS, SessionState
+from router_ext.sessions.state import (
+    COLUMN_NAMES,
+    COUNTS,
+    SESSIONS,
+    TELEMETRY_COUNTS,
+    SessionState,
+)
+from router_ext.sessions.telemetry import apply_otlp
 from router_ext.store.db import sqlite_cursor
 from router_ext_client.usage import ModelMap
 
@@ -48,17 +55,24 @@ class SessionFold:
             note = self._apply(state, row, tgt, notes.unpriced)
             if note is not None:
                 notes.sessions[row["event_uid"]] = note
+        for state in states.values():
+            state.settle()
         _link(conn, states)
         _write(conn, states.values())
         notes.usage = _usage_growth(states.values())
+        notes.counters = _counter_growth(states.values())
+        notes.attributed = _attributed_growth(states.values())
         return notes
 
     def _apply(self, state: SessionState, row: Row, tgt: Target,
                unpriced: list[str]) -> SessionNote | None:
         was_ended = state.ended
+        state.tool_note = None
         try:
             if tgt.kind == "hook":
                 unpriced += apply_hook(state, row, self.prices)
+            elif tgt.kind == "otlp":
+                unpriced += apply_otlp(state, row, self.prices)
             else:
                 unpriced += apply_task(state, row, self.prices)
         except (TypeError, ValueError, KeyError):  # a strange payload must not fail the batch
@@ -66,6 +80,9 @@ class SessionFold:
                           state.id)
             return None
         note = SessionNote(state.source)
+        if state.tool_note is not None:
+            note.tool, note.tool_outcome, note.tool_seconds = (
+                state.tool_note.tool, state.tool_note.outcome, state.tool_note.seconds)
         if state.started:
             note.started = True
             state.started = False
@@ -196,3 +213,41 @@ def _usage_growth(states: Iterable[SessionState]) -> dict[str, dict[str, Any]]:
         su.add_into(new, state.counted(before=False))
         su.add_into(old, state.counted(before=True))
     return {m: u.to_dict() for m, u in su.growth(new, old).items()}
+
+
+def _grown(state: SessionState, column: str) -> float:
+    before = 0.0 if state.is_new else float(state.original.get(column) or 0)
+    return max(0.0, float(state.cols.get(column) or 0) - before)
+
+
+def _counter_growth(states: Iterable[SessionState]) -> dict[str, float]:
+    """How much the counts only OpenTelemetry reports grew in this batch (all sessions)."""
+    out: dict[str, float] = {}
+    for state in states:
+        for column in (*TELEMETRY_COUNTS, "active_seconds"):
+            grown = _grown(state, column)
+            if grown:
+                out[column] = out.get(column, 0.0) + grown
+    return out
+
+
+def attribution_key(cols: dict[str, Any]) -> tuple[str, str]:
+    """(user, project) of a session for grouped metrics; `unknown` where it was not said."""
+    user = cols.get("user_email") or cols.get("user_account_uuid") or "unknown"
+    return str(user), str(cols.get("project") or "unknown")
+
+
+def _attributed_growth(states: Iterable[SessionState]) -> dict[tuple[str, str], dict[str, float]]:
+    """Cost, tokens, new sessions and tool failures this batch added, per (user, project)."""
+    out: dict[tuple[str, str], dict[str, float]] = {}
+    for state in states:
+        grown = su.growth(state.counted(before=False), state.counted(before=True))
+        values = {"cost_usd": sum(u.cost_usd or 0.0 for u in grown.values()),
+                  "tokens": float(su.tokens(grown).total_tokens),
+                  "sessions": 1.0 if state.is_new else 0.0,
+                  "tool_failures": _grown(state, "tool_failures_count")}
+        if any(values.values()):
+            entry = out.setdefault(attribution_key(state.cols), dict.fromkeys(values, 0.0))
+            for name, value in values.items():
+                entry[name] += value
+    return out

@@ -6,10 +6,17 @@ nothing is decoded and encoded again on the ingest path.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Index, Integer, Text, text
+from typing import Any
+
+from sqlalchemy import BigInteger, Column, Float, Index, Integer, Text, text
 from sqlmodel import Field, SQLModel
 
 _ID_TYPE = BigInteger().with_variant(Integer, "sqlite")
+
+
+def _zero(kind: Any = Integer) -> Any:
+    """A NOT NULL number column that starts at 0 (also in rows stored before it existed)."""
+    return Field(default=0, sa_column=Column(kind, nullable=False, server_default="0"))
 
 
 class Event(SQLModel, table=True):
@@ -69,6 +76,7 @@ class HarnessSession(SQLModel, table=True):
         Index("ix_harness_sessions_label", "label"),
         Index("ix_harness_sessions_status", "status"),
         Index("ix_harness_sessions_claude_session_id", "claude_session_id"),
+        Index("ix_harness_sessions_user_email", "user_email"),
     )
 
     id: str = Field(primary_key=True, max_length=300)
@@ -105,3 +113,20 @@ class HarnessSession(SQLModel, table=True):
     model_usage: str | None = Field(default=None, sa_column=Column(Text))
     num_turns: int | None = None
     claude_session_id: str | None = Field(default=None, max_length=256)
+    # Who and where, from OpenTelemetry resource and record attributes (OTLP senders only).
+    user_email: str | None = Field(default=None, max_length=320)
+    user_account_uuid: str | None = Field(default=None, max_length=64)
+    organization_id: str | None = Field(default=None, max_length=64)
+    host: str | None = Field(default=None, max_length=256)
+    terminal: str | None = Field(default=None, max_length=64)
+    # Counts only Claude Code's OpenTelemetry export reports.
+    api_requests_count: int = _zero()
+    api_errors_count: int = _zero()
+    lines_added: int = _zero()
+    lines_removed: int = _zero()
+    commits_count: int = _zero()
+    pull_requests_count: int = _zero()
+    active_seconds: float = _zero(Float)
+    # Each source's own totals (hooks, OTLP events, OTLP metric series) as JSON; the usage and
+    # count columns above show the largest of them (router_ext/sessions/ledger.py).
+    source_totals: str | None = Field(default=None, sa_column=Column(Text))

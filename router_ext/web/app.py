@@ -24,6 +24,7 @@ from router_ext.web import (
     health,
     hitl,
     hooks_http,
+    otlp,
     pai,
     ralph_control,
     stream_ws,
@@ -45,6 +46,7 @@ def build_routes(core: RouterExt) -> list[BaseRoute]:
     routes += stream_ws.routes(core)
     routes += hooks_http.routes(core)  # Claude Code HTTP hooks
     routes += pai.routes(core)  # PAI and claude-mpm
+    routes += otlp.routes(core)  # OpenTelemetry exporters (Claude Code's own telemetry)
     routes += metrics_harness_routes(core)
     routes += prometheus_routes(core)
     routes += snapshot_routes(core)

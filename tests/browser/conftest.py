@@ -63,3 +63,35 @@ def shot(tab: Any, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     tab.screenshot(path=str(path), full_page=True)
     return path
+
+
+def cli_tokens(result: dict[str, Any]) -> int:
+    """All tokens of a `claude -p` result (input, output and both cache kinds)."""
+    usage = result["usage"]
+    return int(sum(usage[k] for k in ("input_tokens", "output_tokens",
+                                      "cache_creation_input_tokens", "cache_read_input_tokens")))
+
+
+def assert_session_row(page: Any, session_id: str, cost_usd: float, tokens: int) -> Any:
+    """The sessions view's row of a session shows its cost and tokens as the page formats
+    them; returns the row and the cost text."""
+    row = page.locator(f'tr[data-session="{session_id}"]')
+    row.wait_for()
+    cost = page.evaluate("n => '$' + n.toFixed(4)", cost_usd)
+    assert row.locator('[data-col="cost"]').inner_text() == cost
+    token_text = page.evaluate(
+        "n => n >= 1e4 ? (n / 1e3).toFixed(1) + 'k' : n.toLocaleString('en-US')", tokens)
+    assert row.locator('[data-col="tokens"]').inner_text() == token_text
+    assert "interactive" in row.inner_text()
+    return row, cost
+
+
+def open_detail(page: Any, row: Any, model: str, cost: str, tool_lines: int) -> Any:
+    """Open a session from its row; its model line shows the cost, and its timeline at least
+    `tool_lines` tool calls. Returns the timeline's tool lines."""
+    row.locator("a").click()
+    page.wait_for_selector(f'tr[data-model="{model}"]')
+    assert cost in page.locator(f'tr[data-model="{model}"]').inner_text()
+    tools = page.locator('ol.timeline li[data-type="tool"]')
+    tools.nth(tool_lines - 1).wait_for()
+    return tools

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.browser.conftest import shot
+from tests.browser.conftest import assert_session_row, cli_tokens, open_detail, shot
 from tests.e2e.claude import ClaudeResult, ClaudeRunner
 from tests.support import ROOT, ServerProcess
 
@@ -57,9 +57,7 @@ def test_sessions_view_shows_the_runs_tokens_and_cost(page: Any, server: ServerP
     assert result.returncode == 0, result.stderr
     out = result.json
     sid = out["session_id"]
-    usage = out["usage"]
-    tokens = sum(usage[k] for k in ("input_tokens", "output_tokens",
-                                    "cache_creation_input_tokens", "cache_read_input_tokens"))
+    tokens = cli_tokens(out)
 
     api = httpx.get(f"{server.url}/api/ui/sessions/{sid}", timeout=5).json()["session"]
     assert abs(api["cost_usd"] - out["total_cost_usd"]) < 1e-6
@@ -67,21 +65,10 @@ def test_sessions_view_shows_the_runs_tokens_and_cost(page: Any, server: ServerP
         api["cache_creation_tokens"] == tokens
 
     page.goto(f"{server.url}/dashboard/#/sessions")
-    row = page.locator(f'tr[data-session="{sid}"]')
-    row.wait_for()
-    cost = page.evaluate("n => '$' + n.toFixed(4)", out["total_cost_usd"])
-    assert row.locator('[data-col="cost"]').inner_text() == cost
-    token_text = page.evaluate(
-        "n => n >= 1e4 ? (n / 1e3).toFixed(1) + 'k' : n.toLocaleString('en-US')", tokens)
-    assert row.locator('[data-col="tokens"]').inner_text() == token_text
-    assert "interactive" in row.inner_text()
+    row, cost = assert_session_row(page, sid, out["total_cost_usd"], tokens)
     shot(page, "sessions-after-claude")
 
-    row.locator("a").click()
-    page.wait_for_selector(f'tr[data-model="{MODEL}"]')
-    assert cost in page.locator(f'tr[data-model="{MODEL}"]').inner_text()
-    tools = page.locator('ol.timeline li[data-type="tool"]')
-    tools.nth(1).wait_for()
+    open_detail(page, row, MODEL, cost, 2)
     text = page.locator("ol.timeline").inner_text()
     assert "echo dashboard-one" in text and "failed" in text
     assert "UserPromptSubmit" in text

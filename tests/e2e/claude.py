@@ -103,16 +103,21 @@ def start_fake_api(scenarios: Path, log: Path) -> tuple[subprocess.Popen[str], s
     return proc, line.strip().rsplit(" ", 1)[-1]
 
 
-@pytest.fixture
-def claude(tmp_path: Path) -> Iterator[ClaudeRunner]:
-    """A ClaudeRunner with its own stand-in API and HOME (fails in CI if the CLI is absent)."""
+def runner(base: Path) -> Iterator[ClaudeRunner]:
+    """A ClaudeRunner with its own stand-in API and HOME under `base` (for fixtures)."""
     require(CLAUDE_BIN.exists(), f"Claude Code CLI not installed at {CLAUDE_BIN} "
                                  "(run scripts/test-deps.sh)")
-    scenarios = tmp_path / "scenarios"
+    scenarios = base / "scenarios"
     scenarios.mkdir()
-    proc, url = start_fake_api(scenarios, tmp_path / "api.log")
+    proc, url = start_fake_api(scenarios, base / "api.log")
     try:
-        yield ClaudeRunner(tmp_path, url, scenarios)
+        yield ClaudeRunner(base, url, scenarios)
     finally:
         proc.terminate()
         proc.wait(5)
+
+
+@pytest.fixture
+def claude(tmp_path: Path) -> Iterator[ClaudeRunner]:
+    """A ClaudeRunner with its own stand-in API and HOME (fails in CI if the CLI is absent)."""
+    yield from runner(tmp_path)

@@ -22,7 +22,7 @@ import pytest
 from router_ext.sessions.pricing import PriceTable
 from router_ext.sessions.usage import cost_of, price
 from router_ext_client.usage import parse_result, read_transcript
-from tests.e2e.claude import ClaudeResult, ClaudeRunner
+from tests.e2e.claude import ClaudeResult, ClaudeRunner, runner
 from tests.support import ROOT, ServerProcess
 
 pytestmark = pytest.mark.e2e
@@ -89,20 +89,7 @@ def run(server: ServerProcess, tmp_path_factory: pytest.TempPathFactory,
 @pytest.fixture(scope="module")
 def claude_module(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """The `claude` fixture, once for the module (one real run serves every check)."""
-    from tests.e2e import claude as claude_support
-
-    base = tmp_path_factory.mktemp("claude")
-    claude_support.require(claude_support.CLAUDE_BIN.exists(),
-                           f"Claude Code CLI not installed at {claude_support.CLAUDE_BIN} "
-                           "(run scripts/test-deps.sh)")
-    scenarios = base / "scenarios"
-    scenarios.mkdir()
-    proc, url = claude_support.start_fake_api(scenarios, base / "api.log")
-    try:
-        yield ClaudeRunner(base, url, scenarios)
-    finally:
-        proc.terminate()
-        proc.wait(5)
+    yield from runner(tmp_path_factory.mktemp("claude"))
 
 
 def test_transcript_cost_matches_the_cli_within_one_percent(run: Any) -> None:

@@ -291,7 +291,8 @@ async def test_fold_notes_reach_the_commit_listeners(writer: Writer) -> None:
     assert done is not None and unknown is not None
     start, tool, stop, end = (done.sessions[row["event_uid"]] for row in first)
     assert start == SessionNote("interactive", started=True)
-    assert tool == stop == SessionNote("interactive")
+    assert tool == SessionNote("interactive", tool_outcome="success")
+    assert stop == SessionNote("interactive")
     assert (end.ended, end.duration_s) == ("completed", 4.0)
     assert done.usage[SONNET]["input_tokens"] == 1000
     assert done.usage[SONNET]["cost_usd"] == pytest.approx(USAGE_COST)

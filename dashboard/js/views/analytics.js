@@ -1,22 +1,49 @@
-// Analytics: tool usage, subagent spawns, cost per day per model, top errors.
+// Analytics: tool usage, subagent spawns, cost per day per model, top errors, and usage
+// grouped by user or by project (who spent what, where).
 
 import { api, query, tzOffsetMin } from "../api.js";
 import { barChart, hBars, legend } from "../charts.js";
-import { clear, fmtDateTime, fmtDay, fmtInt, fmtUsd, h } from "../dom.js";
+import { clear, fmtDateTime, fmtDay, fmtInt, fmtTokens, fmtUsd, h } from "../dom.js";
 
 const RANGES = [1, 7, 30];
+const GROUPS = { user: "User", project: "Project" };
+
+function segmented(label, options, current, onpick) {
+  return h("div", { class: "seg", role: "group", "aria-label": label },
+    options.map(([value, text]) => h("button", { "aria-pressed": String(value === current),
+      "data-value": value, onclick: (ev) => {
+        for (const b of ev.target.parentElement.children) b.setAttribute("aria-pressed", "false");
+        ev.target.setAttribute("aria-pressed", "true");
+        onpick(value);
+      } }, text)));
+}
+
+function groupTable(group, rows) {
+  if (!rows.length) return h("p", { class: "muted" }, "No sessions in this period.");
+  return h("table", { "data-group": group },
+    h("thead", {}, h("tr", {}, [GROUPS[group], "Sessions", "Cost", "Tokens", "Tool failures"]
+      .map((c) => h("th", { scope: "col" }, c)))),
+    h("tbody", {}, rows.map((r) => h("tr", { "data-key": r.key },
+      h("td", { class: "mono" }, r.key), h("td", { class: "num" }, fmtInt(r.sessions)),
+      h("td", { class: "num", "data-col": "cost" }, fmtUsd(r.cost_usd)),
+      h("td", { class: "num", "data-col": "tokens" }, fmtTokens(r.tokens)),
+      h("td", { class: "num" }, fmtInt(r.tool_failures))))));
+}
 
 export function mount(root) {
   let days = 7;
+  let group = "user";
+  let last = null;
   const body = h("div");
+  const groupEl = h("div");
   root.append(h("h2", {}, "Analytics"),
-    h("div", { class: "seg", role: "group", "aria-label": "Period" },
-      RANGES.map((d) => h("button", { "aria-pressed": String(d === days), onclick: (ev) => {
-        days = d;
-        for (const b of ev.target.parentElement.children) b.setAttribute("aria-pressed", "false");
-        ev.target.setAttribute("aria-pressed", "true");
-        load();
-      } }, d === 1 ? "Today" : `${d} days`))),
+    segmented("Period", RANGES.map((d) => [d, d === 1 ? "Today" : `${d} days`]), days,
+      (d) => { days = d; load(); }),
+    h("section", { class: "panel", "aria-labelledby": "group-title" },
+      h("h3", { id: "group-title" }, "Usage by ",
+        segmented("Group by", Object.entries(GROUPS), group,
+          (g) => { group = g; if (last) clear(groupEl, groupTable(group, last[`by_${group}`])); })),
+      groupEl),
     body);
 
   function costChart(rows) {
@@ -36,6 +63,8 @@ export function mount(root) {
 
   async function load() {
     const d = await api(`/api/ui/analytics${query({ days, tz_offset_min: tzOffsetMin() })}`);
+    last = d;
+    clear(groupEl, groupTable(group, d[`by_${group}`]));
     clear(body, h("div", { class: "grid" },
       h("section", { class: "panel", "aria-labelledby": "tools-title" },
         h("h3", { id: "tools-title" }, "Tool usage"),

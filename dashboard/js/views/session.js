@@ -7,6 +7,7 @@ import { clear, fmtDateTime, fmtInt, fmtMs, fmtTime, fmtTokens, fmtUsd, h, short
 
 const TOOL_START = "PreToolUse";
 const TOOL_END = new Set(["PostToolUse", "PostToolUseFailure", "PermissionDenied"]);
+const OTLP_TOOL = "claude_code.tool_result";  // Claude Code's OpenTelemetry export
 
 function facts(s) {
   const rows = [
@@ -48,6 +49,10 @@ function build(entries, events) {
       const item = { ...e, kind: "tool", status: "running" };
       open.set(e.tool_use_id, item);
       entries.list.push(item);
+    } else if (e.type === OTLP_TOOL && e.tool_use_id && open.has(e.tool_use_id)) {
+      // Claude Code's own report of a call its hooks already showed: one line, not two.
+    } else if (e.type === OTLP_TOOL) {
+      entries.list.push({ ...e, kind: "tool", status: e.ok === false ? "failed" : "ok" });
     } else if (TOOL_END.has(e.type) && e.tool_use_id && open.has(e.tool_use_id)) {
       const item = open.get(e.tool_use_id);
       item.status = e.type === "PostToolUse" ? "ok" : "failed";
@@ -63,7 +68,8 @@ function build(entries, events) {
 const today = new Date().toDateString();
 
 function line(e) {
-  const what = e.kind === "tool" ? `${e.tool}` : e.type;
+  // Claude Code's OpenTelemetry events: the short name fits the column (the prefix is common).
+  const what = e.kind === "tool" ? `${e.tool}` : e.type.replace(/^claude_code\./, "");
   const note = e.error ? ` – ${e.error}` : "";
   const outcome = e.kind === "tool"
     ? statusChip(e.status === "ok" ? "completed" : e.status === "failed" ? "failed" : "running")

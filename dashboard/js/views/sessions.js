@@ -55,6 +55,8 @@ function row(s) {
       s.task_title ? h("div", { class: "muted" }, s.task_title) : null),
     h("td", {}, s.source),
     h("td", { title: s.project || "" }, (s.project || "").split("/").slice(-2).join("/")),
+    h("td", { "data-col": "user", title: s.user_email || s.user_account_uuid || "" },
+      s.user_email || (s.user_account_uuid ? short(s.user_account_uuid, 8) : "")),
     h("td", {}, s.label || ""),
     h("td", {}, statusChip(s.status)),
     h("td", { class: "num" }, fmtDateTime(s.started_at)),
@@ -81,7 +83,7 @@ export function mount(root, { params }) {
       h("h3", { id: "sessions-title" }, "Sessions"),
       filtersEl,
       h("table", {}, h("caption", { class: "sr-only" }, "Sessions, newest first"),
-        h("thead", {}, h("tr", {}, ["Session", "Source", "Project", "Label", "Status", "Started",
+        h("thead", {}, h("tr", {}, ["Session", "Source", "Project", "User", "Label", "Status", "Started",
           "Duration", "Tool calls", "Tokens", "Cost"].map((c) => h("th", { scope: "col" }, c)))),
         tbody),
       pager));
@@ -95,7 +97,7 @@ export function mount(root, { params }) {
     const data = await api(`/api/ui/sessions${query({ source, project, label, status, q,
       before: state.cursors[state.page], limit: 50 })}`);
     clear(tbody, data.sessions.length ? data.sessions.map(row)
-      : h("tr", {}, h("td", { colspan: 10, class: "muted" }, "No sessions match.")));
+      : h("tr", {}, h("td", { colspan: 11, class: "muted" }, "No sessions match.")));
     state.cursors[state.page + 1] = data.next;
     clear(pager,
       h("button", { disabled: state.page === 0, onclick: () => { state.page -= 1; loadPage(); } }, "Newer"),
@@ -139,7 +141,7 @@ export function mount(root, { params }) {
   };
   loadFilters().catch(() => {});
   loadOverview().catch((e) => clear(overviewEl, h("p", { class: "banner warn" }, e.message)));
-  loadPage().catch((e) => clear(tbody, h("tr", {}, h("td", { colspan: 10 }, e.message))));
+  loadPage().catch((e) => clear(tbody, h("tr", {}, h("td", { colspan: 11 }, e.message))));
   const timer = setInterval(refresh, REFRESH_MS);
   return () => clearInterval(timer);
 }

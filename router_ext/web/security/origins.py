@@ -3,9 +3,10 @@
 A page on another origin can send a browser's POST anywhere (a form, or fetch in no-cors mode)
 and open a WebSocket anywhere; only the server can refuse. So:
 
-- a POST, PUT, PATCH or DELETE with a body must be `Content-Type: application/json`, which a
-  page can only send cross-origin after a CORS preflight that the allow list refuses (an empty
-  body with no type is let through: `curl -X POST .../stop` asks for a stop with no options);
+- a POST, PUT, PATCH or DELETE with a body must be `Content-Type: application/json` (OTLP
+  receivers also take `application/x-protobuf`), which a page can only send cross-origin after a
+  CORS preflight that the allow list refuses (an empty body with no type is let through:
+  `curl -X POST .../stop` asks for a stop with no options);
 - when a browser says where a request comes from (`Origin`, else `Sec-Fetch-Site`), it must be
   this server's own origin or one listed in ROUTER_EXT_CORS_ORIGINS;
 - a WebSocket handshake or an event stream (SSE) carrying `Origin` must match the same way:
@@ -21,13 +22,14 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from router_ext.access import Access
-from router_ext.access.policy import is_stream
+from router_ext.access.policy import OTLP_PATH, is_stream
 from router_ext.errors import Forbidden, NotJson, RouterExtError
 from router_ext.web.security.refuse import client_address, refuse, route_path
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 CROSS_SITE = frozenset({"cross-site", "same-site"})
 JSON = "application/json"
+PROTOBUF = "application/x-protobuf"  # not a type a page may send cross-origin unasked either
 
 
 def _netloc(origin: str) -> str:
@@ -85,7 +87,8 @@ class OriginGuard:
     def _type_problem(self, scope: Scope, headers: Headers
                       ) -> tuple[str, RouterExtError] | None:
         given = headers.get("content-type", "")
-        if given.split(";", 1)[0].strip().lower() == JSON:
+        kind = given.split(";", 1)[0].strip().lower()
+        if kind == JSON or (kind == PROTOBUF and OTLP_PATH.fullmatch(route_path(scope))):
             return None
         if not given and headers.get("content-length", "0") == "0" \
                 and "transfer-encoding" not in headers:
