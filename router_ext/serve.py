@@ -13,8 +13,11 @@ from types import FrameType
 
 import uvicorn
 
+from router_ext import logs
 from router_ext.runtime import RouterExt
 from router_ext.settings import Settings
+from router_ext.store import schema
+from router_ext.store.db import make_engine
 from router_ext.web.app import create_app
 
 log = logging.getLogger(__name__)
@@ -64,8 +67,8 @@ def _announce(host: str, http_port: int, grpc_port: int) -> None:
     freeze_startup_heap()  # startup is complete: what exists now lives as long as we do
     # The first line is machine-readable: tests and scripts parse it to find the ports.
     print(f"http={host}:{http_port} grpc={host}:{grpc_port}", flush=True)
-    print(f"router-ext listening: dashboard http://{host}:{http_port}/ "
-          f"gRPC {host}:{grpc_port}", file=sys.stderr, flush=True)
+    log.info("router-ext listening: dashboard http://%s:%d/ gRPC %s:%d", host, http_port, host,
+             grpc_port)
 
 
 async def serve(settings: Settings) -> None:
@@ -77,6 +80,7 @@ async def serve(settings: Settings) -> None:
     config = uvicorn.Config(
         app, lifespan="on", loop="asyncio", http="httptools", ws="websockets-sansio",
         ws_max_size=settings.max_body_bytes, log_level="warning", access_log=False,
+        log_config=None,  # uvicorn's records go through our handler (text or JSON lines)
         timeout_graceful_shutdown=5, timeout_keep_alive=30,
     )
     server = _Server(config)
@@ -98,8 +102,21 @@ def limit_malloc_arenas(arenas: int = 2) -> None:
         pass
 
 
+def check_schema(settings: Settings) -> None:
+    """Exit with status 2 and one line when the database cannot be used by this version."""
+    engine = make_engine(settings, writer=True)
+    try:
+        schema.check(engine, auto_upgrade=settings.db_auto_upgrade)
+    except schema.SchemaError as exc:
+        print(f"router-ext: {exc.message}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
+    finally:
+        engine.dispose()
+
+
 def run(settings: Settings) -> None:
     """Blocking entry point for the CLI."""
     limit_malloc_arenas()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logs.configure(settings.log_format, settings.log_level)
+    check_schema(settings)
     asyncio.run(serve(settings))

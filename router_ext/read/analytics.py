@@ -24,6 +24,7 @@ from router_ext.read.dashboard import (
 )
 from router_ext.read.reader import EVENTS, SESSIONS
 from router_ext.records import Row
+from router_ext.store import rollups
 
 TEXT_LIMIT = 240
 STOP_EVENT = "stop_requested"  # what POST /api/ralph/{loop_id}/stop stores
@@ -99,8 +100,11 @@ def tool_counts(engine: Engine, start: int, end: int) -> Counter[Hashable]:
     query = select(e.tool_name, e.hook_event_type, func.count().label("n")).where(
         e.timestamp >= start, e.timestamp < end, _unindexed(e.hook_event_type).in_(TOOL_END_TYPES)
     ).group_by(e.tool_name, e.hook_event_type)
-    return Counter({(r["tool_name"] or "unknown", r["hook_event_type"]): r["n"]
-                    for r in fetch(engine, query)})
+    counts: Counter[Hashable] = Counter({(r["tool_name"] or "unknown", r["hook_event_type"]): r["n"]
+                                         for r in fetch(engine, query)})
+    with engine.connect() as conn:  # what retention pruned lives on as rollups
+        counts.update(rollups.counts(conn, "tools", start, end))
+    return counts
 
 
 def tool_usage(engine: Engine, since_ms: int, now_ms: int,
@@ -143,8 +147,13 @@ def _payloads(engine: Engine, types: tuple[str, ...], since_ms: int,
 
 
 def _spawn_counts(engine: Engine, start: int, end: int) -> Counter[Hashable]:
-    return Counter(str(p.get("agent_type") or "unknown")
-                   for p in _payloads(engine, ("SubagentStart",), start, 20_000, end))
+    counts: Counter[Hashable] = Counter(
+        str(p.get("agent_type") or "unknown")
+        for p in _payloads(engine, ("SubagentStart",), start, 20_000, end))
+    with engine.connect() as conn:
+        for (agent_type, _), n in rollups.counts(conn, "subagents", start, end).items():
+            counts[agent_type] += n
+    return counts
 
 
 def subagent_spawns(engine: Engine, since_ms: int, now_ms: int,

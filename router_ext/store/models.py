@@ -105,3 +105,19 @@ class HarnessSession(SQLModel, table=True):
     model_usage: str | None = Field(default=None, sa_column=Column(Text))
     num_turns: int | None = None
     claude_session_id: str | None = Field(default=None, max_length=256)
+
+
+class EventRollup(SQLModel, table=True):
+    """Counts the dashboard computes from events, kept per hour for events already pruned.
+
+    Retention folds what it deletes into these rows (same transaction), so a day's tool calls
+    and subagent spawns stay countable after its events are gone: live events plus rollups.
+    """
+
+    __tablename__ = "event_rollups"
+
+    kind: str = Field(primary_key=True, max_length=32)  # "tools" | "subagents"
+    bucket_ms: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    name: str = Field(primary_key=True, max_length=256)  # tool name or agent type
+    detail: str = Field(primary_key=True, max_length=128)  # hook event type, or ""
+    count: int = Field(sa_column=Column(BigInteger, nullable=False))
