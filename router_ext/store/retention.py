@@ -186,6 +186,8 @@ class Pruner:
     async def _by_size(self) -> int:
         bound = self.settings.max_db_bytes
         total = 0
+        if bound <= 0:
+            return 0
         for _ in range(SIZE_ROUNDS):
             used, rows = await asyncio.to_thread(sizes.used_bytes, self.engine, bound)
             if used <= bound or rows == 0:
