@@ -9,7 +9,8 @@ import sys
 from router_ext._version import __version__
 
 # Imported lazily by name so `router-ext --help` stays fast.
-COMMANDS = ("serve", "config", "tail", "emit", "spool", "hooks", "importer", "db")
+COMMANDS = ("serve", "config", "tail", "emit", "spool", "hooks", "importer", "db", "backup",
+            "export")
 
 
 def build_parser() -> argparse.ArgumentParser:
