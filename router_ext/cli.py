@@ -10,7 +10,7 @@ from router_ext._version import __version__
 
 # Imported lazily by name so `router-ext --help` stays fast.
 COMMANDS = ("serve", "config", "tail", "emit", "spool", "hooks", "importer", "db", "backup",
-            "export")
+            "export", "doctor")
 
 
 def build_parser() -> argparse.ArgumentParser:
