@@ -88,7 +88,7 @@ class Settings:
     retention_interval_seconds: float = setting(
         300.0, "ROUTER_EXT_RETENTION_INTERVAL_SECONDS", "How often the retention policy runs.")
     retention_batch: int = setting(
-        500, "ROUTER_EXT_RETENTION_BATCH",
+        200, "ROUTER_EXT_RETENTION_BATCH",
         "Events deleted per transaction, so ingest waits for one small batch at most.")
     log_format: str = setting("text", "ROUTER_EXT_LOG_FORMAT",
                               "`text`, or `json` for one JSON object per log line.")
