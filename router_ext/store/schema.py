@@ -17,7 +17,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, inspect
+from sqlalchemy import Connection, Engine, inspect, text
 
 from router_ext.errors import RouterExtError
 
@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
 SCRIPTS = Path(__file__).resolve().parent / "migrations"
 BASELINE = "0001"
+MIGRATION_LOCK = 0x726F7576  # next to the insert lock's key ("rout")
 # The tables (and columns) of router-ext 0.1.0, which the baseline revision creates.
 BASELINE_TABLES = {
     "events": {"id", "event_uid", "source_app", "session_id", "hook_event_type", "payload",
@@ -138,6 +139,10 @@ def upgrade(engine: Engine, target: str = "head") -> SchemaState:
     """Bring the database to `target` (stamping a 0.1.0 database first); returns the new state."""
     before = state(engine).current  # refuses a newer database before anything is written
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # Replicas sharing a database start together: one migrates, the others wait here
+            # and then find nothing to do (PostgreSQL's DDL is transactional).
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         config = alembic_config(conn)
         if _recorded(conn) is None and _is_legacy(conn):
             log.info("database made by router-ext 0.1.0: recording schema revision %s",
