@@ -31,8 +31,8 @@ DAY_MS = 86_400_000
 # A size-bound prune goes down to this share of the bound, so it does not run for a few rows
 # every time the database grows by one batch.
 LOW_WATER = 0.9
-# Freed SQLite pages given back per writer transaction (8 MiB with 4 KiB pages).
-VACUUM_PAGES = 2_048
+# Freed SQLite pages given back per writer transaction (2 MiB with 4 KiB pages).
+VACUUM_PAGES = 512
 SIZE_ROUNDS = 3
 # Deleting rewrites many pages; left to the 64 MiB autocheckpoint, the WAL they fill is copied
 # back in one ~150 ms stall that every insert behind it waits for. A passive checkpoint every
@@ -183,7 +183,7 @@ class Pruner:
         total, batch, unsaved = 0, self.settings.retention_batch, 0
         while limit is None or total < limit:
             size = batch if limit is None else min(batch, limit - total)
-            n = int(await self.writer.run(make_op(size)))
+            n = int(await self._paced(make_op(size)))
             total += n
             self.deleted.labels("events", reason).inc(n)
             unsaved += n
@@ -220,12 +220,20 @@ class Pruner:
                 break
         return total
 
+    async def _paced(self, op: Any) -> Any:
+        """Run a write, then rest as long as it took: the writer prunes half the time at most,
+        so an insert arriving meanwhile finds it free more often than not."""
+        started = time.monotonic()
+        result = await self.writer.run(op)
+        await asyncio.sleep(time.monotonic() - started)
+        return result
+
     async def _reclaim(self) -> None:
-        for _ in range(10_000):  # bounded: 80 GiB of freed pages at most per run
-            freed = int(await self.writer.run(_vacuum_step))
+        page = await asyncio.to_thread(sizes.page_size, self.engine)
+        for _ in range(100_000):  # bounded: 200 GiB of freed pages at most per run
+            freed = int(await self._paced(_vacuum_step))
             if freed <= 0:
                 break
-            page = await asyncio.to_thread(sizes.page_size, self.engine)
             self.state.reclaimed_bytes_total += freed * page
             self.reclaimed.inc(freed * page)
 
