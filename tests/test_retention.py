@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sqlite3
 import threading
@@ -206,3 +207,37 @@ def test_postgresql_prunes_by_age_in_batches(pg_url: str) -> None:
         stats = httpx.get(f"{server.url}/metrics/harness/stats", params={"since": 0},
                           timeout=10).json()
         assert {s["id"] for s in stats["recent_sessions"]} >= {"old-0", "old-4"}
+
+
+@pytest.mark.postgres
+def test_postgresql_size_bound_keeps_the_newest(pg_url: str) -> None:
+    from router_ext.store import sizes
+    from router_ext.store.db import make_throwaway_engine
+
+    bound = 2 * 1024 * 1024
+    env = {**QUIET, "ROUTER_EXT_MAX_DB_BYTES": str(bound),
+           "ROUTER_EXT_RETENTION_INTERVAL_SECONDS": "0.2", "ROUTER_EXT_RETENTION_BATCH": "200"}
+    now = int(time.time() * 1000)
+    events = [types_pb2.Event(
+        event_uid=f"pg-big-{n:05d}", source_app="bulk", session_id="pg-bulk",
+        hook_event_type="PostToolUse", timestamp_ms=now + n, tool_name="Bash",
+        payload_json=json.dumps({"output": os.urandom(600).hex()})) for n in range(3000)]
+    with running_server(pg_url, env=env) as server:
+        post_hitl(server, "pg-size-pending", now - 1)  # older than every event: first in line
+        publish_all(server, events, set())
+        done = time.time()
+        state = wait_for(lambda: (h := health(server)["retention"])["last_run_at"] > done
+                         and h["last_deleted"]["size"] == 0 and h, "the size bound to hold")
+        assert state["deleted_total"] > 0
+    engine = make_throwaway_engine(pg_url)
+    try:
+        assert sizes.used_bytes(engine, 0)[0] <= bound
+        with engine.connect() as conn:
+            kept = [r[0] for r in conn.exec_driver_sql(
+                "SELECT event_uid FROM events WHERE source_app = 'bulk' ORDER BY id")]
+            pending = [r[0] for r in conn.exec_driver_sql(
+                "SELECT event_uid FROM events WHERE hitl_status = 'pending'")]
+    finally:
+        engine.dispose()
+    assert kept and kept == [e.event_uid for e in events[-len(kept):]]
+    assert "pg-size-pending" in pending  # a pending request is never pruned

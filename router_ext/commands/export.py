@@ -57,7 +57,12 @@ def run(args: argparse.Namespace) -> int:
     settings = Settings.from_env().with_(database_url=args.database_url)
     engine = make_engine(settings, writer=False)
     try:
-        revision = schema.state(engine).current
+        state = schema.state(engine)
+        if state.current is None and not state.legacy:
+            print("router-ext export: the database is empty (no router-ext tables)",
+                  file=sys.stderr)
+            return 2
+        revision = state.current or schema.BASELINE
         filters = Filters(args.since, args.until, args.source_app)
         with _output(args.output) as out:
             counts = export(engine, out, filters, revision, int(time.time() * 1000))
