@@ -97,6 +97,12 @@ def health(server: ServerProcess) -> dict[str, Any]:
     return dict(httpx.get(f"{server.url}/health", timeout=10).json())
 
 
+def ran_since(server: ServerProcess, moment: float) -> dict[str, Any] | None:
+    """The retention state when a run finished after `moment`, else None."""
+    state = health(server)["retention"]
+    return state if (state["last_run_at"] or 0) > moment else None
+
+
 def analytics(server: ServerProcess) -> dict[str, Any]:
     data = httpx.get(f"{server.url}/api/ui/analytics", params={"days": 14}, timeout=10).json()
     return {"tools": data["tools"], "subagents": data["subagents"]}
@@ -131,15 +137,19 @@ def test_prune_under_load_loses_nothing_else(tmp_path: Path) -> None:
         feed(kept, old, new, now)
         acked = feed(pruned, old, new, now)
         finished = time.time()
-        state = wait_for(lambda: (h := health(pruned)["retention"])["last_run_at"] > finished
-                         and h, "a retention run after the traffic")
+        state = wait_for(lambda: ran_since(pruned, finished), "a retention run after the traffic")
         stored = {r["event_uid"] for r in query(pruned, "SELECT event_uid FROM events")}
+        # The newest event is kept whatever its age (ids continue from it); the threads may
+        # have made that an old one.
+        [newest] = query(pruned, "SELECT event_uid FROM events ORDER BY id DESC LIMIT 1")
+        kept_old = {newest["event_uid"]} - {e.event_uid for e in new}
         # Every acknowledged new event is there; of the old ones only the pending request.
-        assert stored == {e.event_uid for e in new} | {"old-hitl-pending"}
+        assert stored == {e.event_uid for e in new} | {"old-hitl-pending"} | kept_old
         assert {e.event_uid for e in new} <= acked
-        assert state["deleted_total"] == len(old) and state["last_error"] is None
+        deleted = len(old) - len(kept_old)
+        assert state["deleted_total"] == deleted and state["last_error"] is None
         assert metric(pruned, 'harness_retention_deleted_rows_total{reason="age",table="events"}'
-                      ) == len(old)
+                      ) == deleted
         assert metric(pruned, "harness_retention_last_run_timestamp_seconds") > 0
         # Sessions and their totals, and the dashboard's counts, as if nothing was deleted.
         sessions = "SELECT * FROM harness_sessions ORDER BY id"
@@ -162,8 +172,8 @@ def test_size_bound_keeps_the_newest_and_gives_space_back(tmp_path: Path) -> Non
     with running_server(f"sqlite:///{db}", env=env) as server:
         publish_all(server, events, set())
         done = time.time()
-        state = wait_for(lambda: (h := health(server)["retention"])["last_run_at"] > done
-                         and h["last_deleted"]["size"] == 0 and h, "the size bound to hold")
+        state = wait_for(lambda: (h := ran_since(server, done)) and h["last_deleted"]["size"] == 0
+                         and h, "the size bound to hold")
         pages = query(server, "PRAGMA page_count")[0]["page_count"]
         free = query(server, "PRAGMA freelist_count")[0]["freelist_count"]
         assert (pages - free) * 4096 <= bound
@@ -199,11 +209,12 @@ def test_postgresql_prunes_by_age_in_batches(pg_url: str) -> None:
     with running_server(pg_url, env=PRUNING) as server:
         feed(server, old, new, now)
         finished = time.time()
-        wait_for(lambda: health(server)["retention"]["last_run_at"] > finished, "a run")
+        wait_for(lambda: ran_since(server, finished), "a run")
         rows = httpx.get(f"{server.url}/events/recent", params={"limit": 500},
                          timeout=10).json()
+        newest = max(rows, key=lambda r: r["id"])["event_uid"]  # kept whatever its age
         assert {r["event_uid"] for r in rows} == {e.event_uid for e in new} | {
-            "old-hitl-pending"}
+            "old-hitl-pending", newest}
         stats = httpx.get(f"{server.url}/metrics/harness/stats", params={"since": 0},
                           timeout=10).json()
         assert {s["id"] for s in stats["recent_sessions"]} >= {"old-0", "old-4"}
@@ -226,8 +237,8 @@ def test_postgresql_size_bound_keeps_the_newest(pg_url: str) -> None:
         post_hitl(server, "pg-size-pending", now - 1)  # older than every event: first in line
         publish_all(server, events, set())
         done = time.time()
-        state = wait_for(lambda: (h := health(server)["retention"])["last_run_at"] > done
-                         and h["last_deleted"]["size"] == 0 and h, "the size bound to hold")
+        state = wait_for(lambda: (h := ran_since(server, done)) and h["last_deleted"]["size"] == 0
+                         and h, "the size bound to hold")
         assert state["deleted_total"] > 0
     engine = make_throwaway_engine(pg_url)
     try:
@@ -241,3 +252,18 @@ def test_postgresql_size_bound_keeps_the_newest(pg_url: str) -> None:
         engine.dispose()
     assert kept and kept == [e.event_uid for e in events[-len(kept):]]
     assert "pg-size-pending" in pending  # a pending request is never pruned
+
+
+def test_ids_never_go_back_when_everything_is_old(tmp_path: Path) -> None:
+    old = int(time.time() * 1000) - 10 * DAY_MS
+    events = [e for s in range(3) for e in session_events(f"gone-{s}", old + s)]
+    with running_server(f"sqlite:///{tmp_path / 'ids.db'}", env=PRUNING) as server:
+        publish_all(server, events, set())
+        done = time.time()
+        wait_for(lambda: ran_since(server, done), "a run")
+        # The newest event stays so the next one is numbered after it, not from 1 again.
+        assert query(server, "SELECT id FROM events") == [{"id": len(events)}]
+        r = httpx.post(f"{server.url}/events", timeout=10, json={
+            "source_app": "demo", "session_id": "later", "hook_event_type": "Stop",
+            "payload": {}})
+        assert r.json()["id"] == len(events) + 1

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
-from sqlalchemy import Connection, Engine, delete, func, or_, select, text
+from sqlalchemy import Connection, Engine, and_, delete, func, or_, select, text
 
 from router_ext.settings import Settings
 from router_ext.store import rollups, sizes
@@ -56,8 +56,12 @@ class RetentionState:
     last_error: str | None = None
 
 
-def _not_pending() -> Any:
-    return or_(EVENTS.c.hitl_status.is_(None), EVENTS.c.hitl_status != "pending")
+def _deletable() -> Any:
+    """Not a pending request, and not the newest event: SQLite numbers the next event from
+    max(id), and ids are every stream's resume cursor, so they must never go back."""
+    newest = select(func.max(EVENTS.c.id)).scalar_subquery()
+    return and_(or_(EVENTS.c.hitl_status.is_(None), EVENTS.c.hitl_status != "pending"),
+                EVENTS.c.id < newest)
 
 
 def _delete(conn: Connection, query: Any) -> tuple[int, list[Any]]:
@@ -73,14 +77,14 @@ def _delete(conn: Connection, query: Any) -> tuple[int, list[Any]]:
 
 def older_than(cutoff_ms: int, limit: int) -> Any:
     """A writer op deleting up to `limit` events with a timestamp before `cutoff_ms`."""
-    query = select(EVENTS.c.id).where(EVENTS.c.timestamp < cutoff_ms, _not_pending()).order_by(
+    query = select(EVENTS.c.id).where(EVENTS.c.timestamp < cutoff_ms, _deletable()).order_by(
         EVENTS.c.timestamp).limit(limit)
     return lambda conn: _delete(conn, query)
 
 
 def oldest(limit: int) -> Any:
     """A writer op deleting the `limit` oldest events (by id)."""
-    query = select(EVENTS.c.id).where(_not_pending()).order_by(EVENTS.c.id).limit(limit)
+    query = select(EVENTS.c.id).where(_deletable()).order_by(EVENTS.c.id).limit(limit)
     return lambda conn: _delete(conn, query)
 
 
@@ -260,5 +264,5 @@ def count_older(engine: Engine, cutoff_ms: int) -> int:
     """How many events a run by age would delete now (for `router-ext doctor`)."""
     with engine.connect() as conn:
         query = select(func.count()).select_from(EVENTS).where(EVENTS.c.timestamp < cutoff_ms,
-                                                               _not_pending())
+                                                               _deletable())
         return int(conn.execute(query).scalar() or 0)
