@@ -63,7 +63,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"router-ext import: {exc}", file=sys.stderr)
             return 2
     if args.paths:
-        report.update(_send(args, settings) if args.url else asyncio.run(_store(args, settings)))
+        other = _send(args, settings) if args.url else asyncio.run(_store(args, settings))
+        for key, value in other.items():  # counts both kinds have are added up
+            report[key] = report.get(key, 0) + value
     print(json.dumps(report, sort_keys=True))
     return 0
 
