@@ -20,6 +20,7 @@ from sqlalchemy import select
 from router_ext.records import COLUMNS
 from router_ext.store.db import make_throwaway_engine
 from router_ext.store.portable import SESSIONS
+from router_ext.store.rollups import ROLLUPS
 from router_ext.store.writer import EVENTS
 from router_ext.v1 import ingest_pb2, types_pb2
 from tests.grpc_helpers import stubs
@@ -125,8 +126,11 @@ def build_history(server: ServerProcess, now: int) -> None:
             assert r.status_code in (200, 201), r.text
 
 
-def snapshot(url: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(events without ids, in id order; sessions by id), read through SQLAlchemy."""
+Snapshot = tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]
+
+
+def snapshot(url: str) -> Snapshot:
+    """(events without ids in id order, sessions by id, rollups), read through SQLAlchemy."""
     engine = make_throwaway_engine(url)
     try:
         with engine.connect() as conn:
@@ -134,18 +138,27 @@ def snapshot(url: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
                       for r in conn.execute(select(EVENTS).order_by(EVENTS.c.id))]
             sessions = [dict(r._mapping)
                         for r in conn.execute(select(SESSIONS).order_by(SESSIONS.c.id))]
+            counts = [dict(r._mapping) for r in conn.execute(select(ROLLUPS).order_by(
+                *ROLLUPS.primary_key.columns))]
     finally:
         engine.dispose()
-    return events, sessions
+    return events, sessions, counts
 
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    """A source database (server stopped) and its full export."""
+    """A source database (server stopped) whose sessions 3-5 days old were pruned, and its
+    full export."""
     folder = tmp_path_factory.mktemp("export")
     url = f"sqlite:///{folder / 'source.db'}"
-    with running_server(url, env=QUIET) as server:
+    env = {**QUIET, "ROUTER_EXT_RETENTION_DAYS": "2.5",
+           "ROUTER_EXT_RETENTION_INTERVAL_SECONDS": "0.1"}
+    with running_server(url, env=env) as server:
         build_history(server, int(time.time() * 1000))
+        done = time.time()
+        while not (httpx.get(f"{server.url}/health", timeout=10).json()["retention"][
+                "last_run_at"] or 0) > done:
+            time.sleep(0.1)
     out = folder / "all.jsonl"
     result = cli("export", "--output", str(out), "--database-url", url)
     assert result.returncode == 0, result.stderr
@@ -162,21 +175,23 @@ def test_export_then_import_into_fresh_sqlite_is_equal(exported: tuple[str, Path
                                                         tmp_path: Path) -> None:
     source, out = exported
     target = f"sqlite:///{tmp_path / 'target.db'}"
-    events, sessions = snapshot(source)
-    assert len(events) == 6 * 16 + 2 + 2 and len(sessions) == 8
+    events, sessions, counts = snapshot(source)
+    # Three of six sessions pruned: their events went into rollups, their rows stayed.
+    assert len(events) == 3 * 16 + 2 + 2 and len(sessions) == 8
+    assert {c["kind"] for c in counts} == {"tools", "subagents"}
     report = import_into(target, out)
     assert report["stored"] == len(events) and report["sessions_stored"] == len(sessions)
-    assert report["complete"] is True
-    assert snapshot(target) == (events, sessions)
+    assert report["rollups"] == len(counts) and report["complete"] is True
+    assert snapshot(target) == (events, sessions, counts)
     again = import_into(target, out)
     assert again["stored"] == 0 and again["duplicates"] == len(events)
     assert again["sessions_kept"] == len(sessions)
-    assert snapshot(target) == (events, sessions)
+    assert snapshot(target) == (events, sessions, counts)
 
 
 def test_export_filters_by_time_and_source(exported: tuple[str, Path], tmp_path: Path) -> None:
     source, _ = exported
-    events, _ = snapshot(source)
+    events, _, _ = snapshot(source)
     newest = max(e["timestamp"] for e in events if e["source_app"] == "demo")
     since = newest - DAY_MS  # today's demo session only (the others are a day apart or more)
     out = tmp_path / "demo.jsonl"
@@ -189,7 +204,7 @@ def test_export_filters_by_time_and_source(exported: tuple[str, Path], tmp_path:
     assert got == [{k: e[k] for k in COLUMNS} for e in events
                    if e["source_app"] == "demo" and since <= e["timestamp"] <= newest]
     assert {x["session"]["id"] for x in lines if "session" in x} == {"s-0", "s-1"}
-    assert lines[-1] == {"end": {"events": len(got), "sessions": 2}}
+    assert lines[-1] == {"end": {"events": len(got), "sessions": 2, "rollups": 0}}
 
 
 def test_an_export_is_not_sent_to_a_server(exported: tuple[str, Path]) -> None:

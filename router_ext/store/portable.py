@@ -3,13 +3,16 @@
     {"router_ext_export": 1, "schema": "0002", "exported_at": ms, "filters": {...}}
     {"event": {"event_uid": ..., every events column but id}}        ... in id order
     {"session": {every harness_sessions column}}                     ...
-    {"end": {"events": n, "sessions": m}}
+    {"rollup": {kind, bucket_ms, name, detail, count}}                ... (no --source-app)
+    {"end": {"events": n, "sessions": m, "rollups": k}}
 
 Ids are not exported: each database numbers its events itself (in export order). Import stores
 events through the writer deduplicated by `event_uid` (without the sessions fold: the sessions
 come whole from the file), and a session replaces the stored one only when it is newer
 (`last_event_at`), so importing a file twice, or into a database that has some of it, changes
-nothing that should not change.
+nothing that should not change. Rollups (the counts of events retention already pruned) go
+along so the dashboard's analytics stay whole; they have no source, so a --source-app export
+leaves them out.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import IO, Any
 from sqlalchemy import Connection, Engine, insert, select, update
 
 from router_ext.records import COLUMNS, Row
+from router_ext.store import rollups
 from router_ext.store.inserts import insert_rows
 from router_ext.store.models import HarnessSession
 from router_ext.store.writer import EVENTS, Writer
@@ -46,7 +50,7 @@ class Filters:
             query = query.where(ends_after >= self.since_ms)
         if self.until_ms is not None:
             query = query.where(starts_before < self.until_ms)
-        if self.source_app is not None:
+        if self.source_app is not None and source is not None:
             query = query.where(source == self.source_app)
         return query
 
@@ -59,6 +63,13 @@ class Filters:
         """Sessions active in [since, until) from that source."""
         c = SESSIONS.c
         return self._bounded(query, c.last_event_at, c.started_at, c.source_app)
+
+    def rollups(self, query: Any) -> Any | None:
+        """Rollup hours in [since, until); None when a source is asked for (they have none)."""
+        if self.source_app is not None:
+            return None
+        c = rollups.ROLLUPS.c
+        return self._bounded(query, c.bucket_ms, c.bucket_ms, None)
 
 
 def _line(out: IO[str], value: dict[str, Any]) -> None:
@@ -80,7 +91,7 @@ def _pages(conn: Connection, filters: Filters) -> Iterator[list[Row]]:
 def export(engine: Engine, out: IO[str], filters: Filters, schema_revision: str | None,
            now_ms: int) -> dict[str, int]:
     """Write the export to `out`; returns how many events and sessions it holds."""
-    counts = {"events": 0, "sessions": 0}
+    counts = {"events": 0, "sessions": 0, "rollups": 0}
     _line(out, {MARKER: FORMAT, "schema": schema_revision, "exported_at": now_ms,
                 "filters": asdict(filters)})
     with engine.connect() as conn:
@@ -93,6 +104,11 @@ def export(engine: Engine, out: IO[str], filters: Filters, schema_revision: str 
         for session in conn.execute(query):
             _line(out, {"session": dict(session._mapping)})
             counts["sessions"] += 1
+        query = filters.rollups(select(rollups.ROLLUPS))
+        if query is not None:
+            for rollup in conn.execute(query):
+                _line(out, {"rollup": dict(rollup._mapping)})
+                counts["rollups"] += 1
     _line(out, {"end": counts})
     return counts
 
@@ -121,6 +137,7 @@ class ImportReport:
     sessions: int = 0
     sessions_stored: int = 0
     sessions_kept: int = 0
+    rollups: int = 0
     complete: bool = True
 
     def as_dict(self) -> dict[str, Any]:
@@ -151,12 +168,13 @@ class _Batch:
     def __init__(self) -> None:
         self.events: list[Row] = []
         self.sessions: list[Row] = []
+        self.rollups: list[Row] = []
 
     def __len__(self) -> int:
-        return len(self.events) + len(self.sessions)
+        return len(self.events) + len(self.sessions) + len(self.rollups)
 
     def op(self, report: ImportReport) -> Any:
-        events, sessions = self.events, self.sessions
+        events, sessions, counts = self.events, self.sessions, self.rollups
 
         def write(conn: Connection) -> tuple[None, list[Row]]:
             if events:
@@ -167,6 +185,8 @@ class _Batch:
                 stored, kept = _restore_sessions(conn, sessions)
                 report.sessions_stored += stored
                 report.sessions_kept += kept
+            if counts:
+                rollups.restore(conn, counts)
             return None, []
 
         return write
@@ -210,6 +230,9 @@ async def import_file(writer: Writer, path: Path, report: ImportReport) -> None:
         elif "session" in entry:
             batch.sessions.append(_session_row(entry["session"]))
             report.sessions += 1
+        elif "rollup" in entry:
+            batch.rollups.append(dict(entry["rollup"]))
+            report.rollups += 1
         elif "end" in entry:
             ended = True
         if len(batch) >= PAGE:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
 
@@ -71,3 +72,21 @@ def counts(conn: Connection, kind: str, start: int, end: int) -> Counter[tuple[s
     query = select(r.name, r.detail, func.sum(r.count)).where(
         r.kind == kind, r.bucket_ms >= start, r.bucket_ms < end).group_by(r.name, r.detail)
     return Counter({(name, detail): int(n) for name, detail, n in conn.execute(query)})
+
+
+def restore(conn: Connection, rows: Sequence[dict[str, Any]]) -> int:
+    """Put exported rollup rows back; a stored count is only ever raised (importing twice, or
+    into a database that pruned the same hours, changes nothing). Returns rows changed."""
+    r, changed = ROLLUPS.c, 0
+    for row in rows:
+        match = (r.kind == row["kind"], r.bucket_ms == row["bucket_ms"], r.name == row["name"],
+                 r.detail == row["detail"])
+        stored = conn.execute(select(r.count).where(*match)).scalar()
+        if stored is None:
+            conn.execute(insert(ROLLUPS).values(**row))
+        elif int(row["count"]) > stored:
+            conn.execute(update(ROLLUPS).where(*match).values(count=row["count"]))
+        else:
+            continue
+        changed += 1
+    return changed
