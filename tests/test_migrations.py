@@ -6,7 +6,6 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +18,7 @@ from sqlmodel import SQLModel
 
 from router_ext.store import schema
 from router_ext.store.db import make_throwaway_engine
-from tests.pg_server import pg_bin, postgres_server
-from tests.support import ROOT, require, running_server
+from tests.support import ROOT, running_server
 
 OLD_DB = ROOT / "tests" / "fixtures" / "db" / "router-ext-0.1.0.sqlite"
 
@@ -154,13 +152,6 @@ def _env() -> dict[str, str]:
     import os
 
     return dict(os.environ)
-
-
-@pytest.fixture(scope="module")
-def pg_url() -> Iterator[str]:
-    require(pg_bin() is not None, "PostgreSQL (initdb) is not installed")
-    with postgres_server() as url:
-        yield url
 
 
 @pytest.mark.postgres

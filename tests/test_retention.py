@@ -8,7 +8,7 @@ import shutil
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +17,7 @@ import pytest
 
 from router_ext.v1 import ingest_pb2, types_pb2
 from tests.grpc_helpers import stubs
-from tests.pg_server import pg_bin, postgres_server
-from tests.support import ROOT, ServerProcess, require, running_server
+from tests.support import ROOT, ServerProcess, running_server
 
 DAY_MS = 86_400_000
 OLD_DB = ROOT / "tests" / "fixtures" / "db" / "router-ext-0.1.0.sqlite"
@@ -192,13 +191,6 @@ def test_an_existing_file_is_switched_to_incremental_vacuum(tmp_path: Path) -> N
     with running_server(f"sqlite:///{db}", env={"ROUTER_EXT_RETENTION_DAYS": "36500"}) as s:
         assert query(s, "PRAGMA auto_vacuum") == [{"auto_vacuum": 2}]
         assert query(s, "SELECT count(*) AS n FROM events") == [{"n": 22}]
-
-
-@pytest.fixture(scope="module")
-def pg_url() -> Iterator[str]:
-    require(pg_bin() is not None, "PostgreSQL (initdb) is not installed")
-    with postgres_server() as url:
-        yield url
 
 
 @pytest.mark.postgres
