@@ -35,8 +35,10 @@ from router_ext.sessions.fold import SessionFold
 from router_ext.sessions.pricing import PriceTable
 from router_ext.sessions.sweeper import Sweeper
 from router_ext.settings import Settings
-from router_ext.store.db import create_schema, make_engine
+from router_ext.store import schema
+from router_ext.store.db import make_engine
 from router_ext.store.pg_fanout import Sequencer
+from router_ext.store.retention import Pruner, ensure_incremental_vacuum
 from router_ext.store.writer import Ack, Committed, Writer
 from router_ext.stream.bus import Bus
 
@@ -82,6 +84,8 @@ class RouterExt:
         self.hitl = HitlService(self)
         self.snapshot = SnapshotHub(self)
         self.sweeper = Sweeper(self)
+        self.pruner = Pruner(self.writer, self.reader_engine, settings, self.registry)
+        self.schema: schema.SchemaState | None = None
         self.sequencer: Sequencer | None = None
         self._wire(SessionFold(prices))
 
@@ -106,6 +110,8 @@ class RouterExt:
         self.registry.register(DbGauges(self.reader_engine, self.settings))
         self.on_start += [self.sweeper.start, self.hitl.arm_stored]
         self.on_stop += [self.sweeper.stop, self.hitl.stop]
+        self.on_start.append(self.pruner.start)  # retention: small delete batches via the writer
+        self.on_stop.append(self.pruner.stop)
 
     def _publish(self, batch: Committed) -> None:
         self.bus.publish(batch.events)
@@ -116,8 +122,10 @@ class RouterExt:
         return self.writer.last_id
 
     async def start(self) -> None:
-        """Create the schema if needed, start the writer and every registered component."""
-        await asyncio.to_thread(create_schema, self.writer_engine)
+        """Bring the schema up to date, start the writer and every registered component."""
+        self.schema = await asyncio.to_thread(schema.prepare, self.writer_engine,
+                                              auto_upgrade=self.settings.db_auto_upgrade)
+        await asyncio.to_thread(ensure_incremental_vacuum, self.writer_engine, self.settings)
         await self.writer.start()
         if self.sequencer is not None:
             await self.sequencer.start(self.writer.last_id)

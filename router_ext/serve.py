@@ -9,7 +9,6 @@ import errno
 import gc
 import logging
 import socket
-import sys
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -18,9 +17,11 @@ import uvicorn
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
+from router_ext import logs
 from router_ext.access import Access
 from router_ext.runtime import RouterExt
 from router_ext.settings import Settings
+from router_ext.store import schema
 from router_ext.store.db import make_engine, ping
 from router_ext.web.app import create_app
 from router_ext.web.otlp import OtlpPortGate
@@ -161,8 +162,8 @@ def _announce(host: str, http_port: int, grpc_port: int) -> None:
     freeze_startup_heap()  # startup is complete: what exists now lives as long as we do
     # The first line is machine-readable: tests and scripts parse it to find the ports.
     print(f"http={host}:{http_port} grpc={host}:{grpc_port}", flush=True)
-    print(f"router-ext listening: dashboard http://{host}:{http_port}/ "
-          f"gRPC {host}:{grpc_port}", file=sys.stderr, flush=True)
+    log.info("router-ext listening: dashboard http://%s:%d/ gRPC %s:%d", host, http_port, host,
+             grpc_port)
 
 
 def bind_otlp(host: str, port: int) -> socket.socket | None:
@@ -191,6 +192,7 @@ async def serve(settings: Settings) -> None:
     try:
         check_grpc_port(settings)
         check_database(settings)
+        check_schema(settings)  # a newer database than this code is refused here
     except StartupError:
         sock.close()
         raise
@@ -208,6 +210,7 @@ async def serve(settings: Settings) -> None:
         app, lifespan="on", loop="asyncio", http=guarded_protocol(Access.of(core)),
         ws="websockets-sansio",
         ws_max_size=settings.max_body_bytes, log_level="warning", access_log=False,
+        log_config=None,  # uvicorn's records go through our handler (text or JSON lines)
         timeout_graceful_shutdown=5, timeout_keep_alive=30,
     )
     server = _Server(config)
@@ -229,8 +232,19 @@ def limit_malloc_arenas(arenas: int = 2) -> None:
         pass
 
 
+def check_schema(settings: Settings) -> None:
+    """Upgrade the schema when allowed; a StartupError when this version cannot use it."""
+    engine = make_engine(settings, writer=True)
+    try:
+        schema.check(engine, auto_upgrade=settings.db_auto_upgrade)
+    except schema.SchemaError as exc:
+        raise StartupError(exc.message) from None
+    finally:
+        engine.dispose()
+
+
 def run(settings: Settings) -> None:
     """Blocking entry point for the CLI."""
     limit_malloc_arenas()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logs.configure(settings.log_format, settings.log_level)
     asyncio.run(serve(settings))

@@ -129,6 +129,25 @@ class Settings:
     dashboard_dir: str = setting("", "ROUTER_EXT_DASHBOARD_DIR",
                                  "Folder holding the dashboard's `index.html`; by default the "
                                  "one shipped with the package.")
+    db_auto_upgrade: bool = setting(
+        True, "ROUTER_EXT_DB_AUTO_UPGRADE",
+        "Upgrade the database schema at start; off: refuse to start until "
+        "`router-ext db upgrade` ran.")
+    retention_days: float = setting(
+        0.0, "ROUTER_EXT_RETENTION_DAYS",
+        "Delete events older than this many days (by their timestamp); 0 keeps them all.")
+    max_db_bytes: int = setting(
+        0, "ROUTER_EXT_MAX_DB_BYTES",
+        "Delete the oldest events while the database holds more than this; 0: no bound.")
+    retention_interval_seconds: float = setting(
+        300.0, "ROUTER_EXT_RETENTION_INTERVAL_SECONDS", "How often the retention policy runs.")
+    retention_batch: int = setting(
+        200, "ROUTER_EXT_RETENTION_BATCH",
+        "Events deleted per transaction, so ingest waits for one small batch at most.")
+    log_format: str = setting("text", "ROUTER_EXT_LOG_FORMAT",
+                              "`text`, or `json` for one JSON object per log line.")
+    log_level: str = setting("INFO", "ROUTER_EXT_LOG_LEVEL",
+                             "Lowest level logged: `DEBUG`, `INFO`, `WARNING`, `ERROR`.")
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -146,6 +165,11 @@ class Settings:
     def with_(self, **changes: Any) -> Settings:
         """A copy with the given fields changed; None values are ignored."""
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    @property
+    def retention_enabled(self) -> bool:
+        """True when an age or size bound is set."""
+        return self.retention_days > 0 or self.max_db_bytes > 0
 
     @property
     def backend(self) -> str:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the end-to-end tests talk to, when absent: the real Claude Code CLI (npm),
-# headless Chromium, PostgreSQL and Prometheus (Debian). Idempotent and quick when present.
+# headless Chromium, PostgreSQL, Prometheus and systemd-analyze (Debian; verifies the unit file).
+# Idempotent and quick when present.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +11,7 @@ CLAUDE_DIR=".cache/claude-code"
 need_apt=()
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
+command -v systemd-analyze >/dev/null 2>&1 || need_apt+=(systemd)
 { command -v pg_ctl >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; } \
   || need_apt+=(postgresql)
 if [ "${#need_apt[@]}" -gt 0 ]; then

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import ServerProcess, served, start_server
+from tests.pg_server import pg_bin, postgres_server
+from tests.support import ServerProcess, require, served, start_server
 
 
 @pytest.fixture(scope="module")
@@ -22,6 +23,14 @@ def fresh_server(tmp_path: Path) -> Iterator[ServerProcess]:
     proc = start_server(f"sqlite:///{tmp_path / 'router-ext.db'}")
     yield proc
     proc.stop()
+
+
+@pytest.fixture(scope="module")
+def pg_url() -> Iterator[str]:
+    """A throwaway PostgreSQL server for one test module (fails under REQUIRE_ALL if absent)."""
+    require(pg_bin() is not None, "PostgreSQL (initdb) is not installed")
+    with postgres_server() as url:
+        yield url
 
 
 from tests.e2e.claude import claude  # noqa: E402,F401  (fixture for end-to-end tests)

@@ -19,7 +19,8 @@ from router_ext.errors import Unavailable, Unstorable
 from router_ext.ingest.normalize import build_row
 from router_ext.records import Row
 from router_ext.settings import Settings
-from router_ext.store.db import create_schema, make_engine
+from router_ext.store import schema
+from router_ext.store.db import make_engine
 from router_ext.store.writer import EVENTS, Writer
 
 
@@ -40,7 +41,7 @@ def poison(kind: str) -> Row:
 async def _run(path: Path, calls: list[list[Row]]) -> tuple[list[object], int]:
     settings = Settings(database_url=f"sqlite:///{path}")
     engine = make_engine(settings, writer=True)
-    create_schema(engine)
+    schema.upgrade(engine)
     writer = Writer(engine, max_queue=10_000, batch_max=2_000)
     await writer.start()
     try:
@@ -86,7 +87,7 @@ def test_a_database_fault_is_still_retryable(tmp_path: Path) -> None:
     async def scenario() -> BaseException | None:
         settings = Settings(database_url=f"sqlite:///{tmp_path / 'gone.db'}")
         engine = make_engine(settings, writer=True)
-        create_schema(engine)
+        schema.upgrade(engine)
         writer = Writer(engine, max_queue=100, batch_max=100)
         await writer.start()
         with sqlite3.connect(tmp_path / "gone.db") as conn:  # the writer holds the pool's one

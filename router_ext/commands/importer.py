@@ -1,4 +1,5 @@
-"""`router-ext import PATH...`: backfill Claude Code transcripts and JSONL hook logs.
+"""`router-ext import PATH...`: backfill Claude Code transcripts and JSONL hook logs, and read
+back files written by `router-ext export`.
 
 Writes through its own writer into DATABASE_URL (or --database-url). With SQLite, stop the
 server first or use --url to send the events to the running server instead: SQLite 3.40 must
@@ -14,6 +15,7 @@ import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 from router_ext.settings import Settings
 
@@ -25,7 +27,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("import", help="backfill transcripts and hook logs",
                        description="Import Claude Code transcript folders (~/.claude/projects) "
                                    "and JSONL hook logs (logs/sessions/<uuid>/*.jsonl) into "
-                                   "events and sessions. Importing twice changes nothing.")
+                                   "events and sessions, and files written by `router-ext "
+                                   "export` (same event_uids, sessions restored). Importing "
+                                   "twice changes nothing.")
     p.add_argument("paths", nargs="+", type=Path, metavar="PATH",
                    help="files or folders to import")
     p.add_argument("--database-url", help="sqlite:///path or postgresql://... (DATABASE_URL)")
@@ -43,9 +47,51 @@ def run(args: argparse.Namespace) -> int:
         print(f"router-ext import: no such file or folder: {', '.join(missing)}", file=sys.stderr)
         return 2
     settings = Settings.from_env().with_(database_url=args.database_url)
-    report = _send(args, settings) if args.url else asyncio.run(_store(args, settings))
+    from router_ext.store.portable import is_export
+
+    exports = [p for p in args.paths if is_export(p)]
+    args.paths = [p for p in args.paths if p not in exports]
+    if exports and args.url:
+        print("router-ext import: export files are imported into a database "
+              "(--database-url), not sent to a server", file=sys.stderr)
+        return 2
+    report: dict[str, Any] = {}
+    if exports:
+        from router_ext.store.schema import SchemaError
+
+        try:
+            report.update(asyncio.run(_restore(exports, settings)))
+        except (ValueError, SchemaError) as exc:
+            print(f"router-ext import: {exc}", file=sys.stderr)
+            return 2
+    if args.paths:
+        other = _send(args, settings) if args.url else asyncio.run(_store(args, settings))
+        for key, value in other.items():  # counts both kinds have are added up
+            report[key] = report.get(key, 0) + value
     print(json.dumps(report, sort_keys=True))
     return 0
+
+
+async def _restore(paths: list[Path], settings: Settings) -> dict[str, Any]:
+    """Read export files through a writer of their own: no sessions fold, no sweeper."""
+    from router_ext.store import schema
+    from router_ext.store.db import make_engine
+    from router_ext.store.portable import ImportReport, import_file
+    from router_ext.store.writer import Writer
+
+    engine = make_engine(settings, writer=True)
+    await asyncio.to_thread(schema.upgrade, engine)
+    writer = Writer(engine, max_queue=settings.write_queue_size,
+                    batch_max=settings.write_batch_max)
+    report = ImportReport()
+    await writer.start()
+    try:
+        for path in paths:
+            await import_file(writer, path, report)
+    finally:
+        await writer.stop()
+        engine.dispose()
+    return report.as_dict()
 
 
 async def _store(args: argparse.Namespace, settings: Settings) -> dict[str, int]:

@@ -26,6 +26,7 @@ from router_ext.read.dashboard import (
 from router_ext.read.reader import EVENTS, SESSIONS
 from router_ext.read.sessions import TOKENS, USER
 from router_ext.records import Row
+from router_ext.store import rollups
 
 TEXT_LIMIT = 240
 STOP_EVENT = "stop_requested"  # what POST /api/ralph/{loop_id}/stop stores
@@ -124,6 +125,8 @@ def tool_counts(engine: Engine, start: int, end: int) -> Counter[Hashable]:
     for hook_counts, otlp_counts in by_source.values():
         for key in hook_counts.keys() | otlp_counts.keys():
             out[key] += max(hook_counts[key], otlp_counts[key])
+    with engine.connect() as conn:  # what retention pruned lives on as rollups
+        out.update(rollups.counts(conn, "tools", start, end))
     return out
 
 
@@ -151,8 +154,9 @@ def tool_rows(counts: Counter[Hashable], limit: int = 30) -> list[dict[str, Any]
         calls[tool] += n
         if kind in FAILURE_TYPES:
             failures[tool] += n
+    # Ties in name order, so the same counts always read the same.
     return [{"tool": t, "calls": n, "failures": failures[t]}
-            for t, n in calls.most_common(limit)]
+            for t, n in sorted(calls.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]]
 
 
 def _payloads(engine: Engine, types: tuple[str, ...], since_ms: int,
@@ -175,8 +179,13 @@ def _payloads(engine: Engine, types: tuple[str, ...], since_ms: int,
 
 
 def _spawn_counts(engine: Engine, start: int, end: int) -> Counter[Hashable]:
-    return Counter(str(p.get("agent_type") or "unknown")
-                   for p in _payloads(engine, ("SubagentStart",), start, 20_000, end))
+    counts: Counter[Hashable] = Counter(
+        str(p.get("agent_type") or "unknown")
+        for p in _payloads(engine, ("SubagentStart",), start, 20_000, end))
+    with engine.connect() as conn:
+        for (agent_type, _), n in rollups.counts(conn, "subagents", start, end).items():
+            counts[agent_type] += n
+    return counts
 
 
 def subagent_spawns(engine: Engine, since_ms: int, now_ms: int,

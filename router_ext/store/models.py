@@ -130,3 +130,19 @@ class HarnessSession(SQLModel, table=True):
     # Each source's own totals (hooks, OTLP events, OTLP metric series) as JSON; the usage and
     # count columns above show the largest of them (router_ext/sessions/ledger.py).
     source_totals: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class EventRollup(SQLModel, table=True):
+    """Counts the dashboard computes from events, kept per hour for events already pruned.
+
+    Retention folds what it deletes into these rows (same transaction), so a day's tool calls
+    and subagent spawns stay countable after its events are gone: live events plus rollups.
+    """
+
+    __tablename__ = "event_rollups"
+
+    kind: str = Field(primary_key=True, max_length=32)  # "tools" | "subagents"
+    bucket_ms: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    name: str = Field(primary_key=True, max_length=256)  # tool name or agent type
+    detail: str = Field(primary_key=True, max_length=128)  # hook event type, or ""
+    count: int = Field(sa_column=Column(BigInteger, nullable=False))

@@ -1,4 +1,5 @@
-"""GET /health: liveness with uptime, storage backend and the newest event id."""
+"""GET /health: liveness with uptime, storage backend, the newest event id, the schema
+revision and what retention last did."""
 
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ def routes(core: RouterExt) -> list[Route]:
             "storage_backend": core.settings.backend,
             "last_event_id": core.last_id,
             "write_queue_depth": core.writer.depth,
+            "schema": core.schema.as_dict() if core.schema is not None else None,
+            "retention": core.pruner.status(),
         })
 
     return [Route("/health", health, methods=["GET"])]

@@ -11,7 +11,8 @@ import pytest
 from sqlalchemy import Engine
 
 from router_ext.settings import Settings
-from router_ext.store.db import create_schema, make_engine
+from router_ext.store import schema
+from router_ext.store.db import make_engine
 from router_ext.store.writer import Writer
 
 Query = Callable[..., list[dict[str, Any]]]
@@ -33,7 +34,7 @@ def settings(tmp_path: Path) -> Settings:
 def engine(settings: Settings) -> Iterator[Engine]:
     """The writer's engine (same pragmas as the server), schema created."""
     eng = make_engine(settings, writer=True)
-    create_schema(eng)
+    schema.upgrade(eng)
     yield eng
     eng.dispose()
 
