@@ -158,6 +158,9 @@ class FoldNotes:
     # Tokens and cost the batch added to the totals, per model (runs counted once).
     usage: dict[str, dict[str, Any]] = field(default_factory=dict)
     unpriced: list[str] = field(default_factory=list)
+    # Each session's change in counted usage, per model, signed (a Ralph task adopting the
+    # session it ran moves that usage from one to the other): the usage_ledger rows.
+    increments: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(slots=True)

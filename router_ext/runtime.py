@@ -29,6 +29,7 @@ from router_ext.metrics.labels import Capped, event_type
 from router_ext.read.reader import Reader
 from router_ext.read.snapshot import SnapshotHub
 from router_ext.records import Row
+from router_ext.reports.ledger import WithLedger
 from router_ext.sessions.fold import SessionFold
 from router_ext.sessions.pricing import PriceTable
 from router_ext.sessions.sweeper import Sweeper
@@ -82,8 +83,9 @@ class RouterExt:
 
     def _wire(self, fold: SessionFold) -> None:
         """Every step around a commit, in the order it runs."""
-        # Inside the insert transaction: a session row never disagrees with its events.
-        self.writer.in_transaction = fold
+        # Inside the insert transaction: a session row never disagrees with its events, nor
+        # the usage ledger (usage over time, for reports and budgets) with the session row.
+        self.writer.in_transaction = WithLedger(fold)
         # After commit, in order. Live fan-out first, so subscribers hear of an event as soon
         # as possible. PostgreSQL replicas share one database: the bus is fed in id order from
         # every replica's commits (LISTEN/NOTIFY); SQLite has one process, so commits go in.

@@ -325,7 +325,9 @@ def _maximum(a: ModelUsage, b: ModelUsage) -> ModelUsage:
     return ModelUsage(**{name: max(getattr(a, name), getattr(b, name)) for name in TOKEN_FIELDS})
 
 
-def _response_key(obj: dict[str, Any], message: dict[str, Any]) -> str | None:
+def response_key(obj: dict[str, Any], message: dict[str, Any]) -> str | None:
+    """What identifies one API response across its streamed lines: message.id + requestId
+    (the line's uuid when there is no message id)."""
     msg_id = message.get("id")
     if isinstance(msg_id, str) and msg_id:
         request = obj.get("requestId")
@@ -386,7 +388,7 @@ def add_object(obj: dict[str, Any], out: TranscriptUsage, dedup: Deduper,
             tool_ids.add(tool_id)
             out.tool_calls[name] += 1
     model = message.get("model")
-    key = _response_key(obj, message)
+    key = response_key(obj, message)
     if not isinstance(model, str) or model == SYNTHETIC_MODEL or key is None:
         return
     if dedup.add(key, model, ModelUsage.from_api_usage(message.get("usage")), out.models):
@@ -481,6 +483,7 @@ __all__ = [
     "parse_result",
     "parse_transcript",
     "read_transcript",
+    "response_key",
     "subagent_transcripts",
     "to_wire",
     "total",

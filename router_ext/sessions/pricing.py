@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +87,8 @@ class PriceTable:
     @classmethod
     def load(cls, override_path: str = "") -> PriceTable:
         """The packaged table, with the override file's entries on top."""
+        from importlib import resources  # ~10 ms; only the server and reports load prices
+
         packaged = resources.files("router_ext").joinpath("data/prices.json").read_text()
         table = cls.from_json(json.loads(packaged), "router_ext/data/prices.json")
         if override_path:

@@ -105,3 +105,35 @@ class HarnessSession(SQLModel, table=True):
     model_usage: str | None = Field(default=None, sa_column=Column(Text))
     num_turns: int | None = None
     claude_session_id: str | None = Field(default=None, max_length=256)
+
+
+class UsageLedger(SQLModel, table=True):
+    """Every change in counted usage, per session and model, at the time it happened.
+
+    Written by the sessions fold in the insert transaction, so the rows of a session always sum
+    to its `harness_sessions` usage. Reports and budgets read usage over time from here.
+    """
+
+    __tablename__ = "usage_ledger"
+    __table_args__ = (
+        Index("ix_usage_ledger_at", "at"),
+        Index("ix_usage_ledger_session_id", "session_id"),
+        Index("ix_usage_ledger_project_at", "project", "at"),
+        Index("ix_usage_ledger_loop_id_at", "loop_id", "at"),
+    )
+
+    id: int | None = Field(
+        default=None,
+        sa_column=Column(_ID_TYPE, primary_key=True, autoincrement=True),
+    )
+    at: int = Field(sa_column=Column(BigInteger, nullable=False))
+    session_id: str = Field(max_length=300)
+    source: str = Field(max_length=32)
+    project: str | None = Field(default=None, max_length=512)
+    loop_id: str | None = Field(default=None, max_length=256)
+    model: str = Field(max_length=256)
+    input_tokens: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    output_tokens: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    cache_read_tokens: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    cache_creation_tokens: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    cost_usd: float = 0.0

@@ -26,6 +26,7 @@ from router_ext.web import (
     hooks_http,
     pai,
     ralph_control,
+    reports,
     stream_ws,
 )
 from router_ext.web.body import error_response
@@ -49,6 +50,7 @@ def build_routes(core: RouterExt) -> list[BaseRoute]:
     routes += snapshot_routes(core)
     routes += dashboard_api.routes(core)
     routes += ralph_control.routes(core)
+    routes += reports.routes(core)  # usage reports, the status line
     routes += dashboard.routes(core)  # `/` and `/dashboard/`; keep last
     return routes
 
