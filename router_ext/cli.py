@@ -10,7 +10,8 @@ from router_ext._version import __version__
 from router_ext.settings import SettingError
 
 # Imported lazily by name so `router-ext --help` stays fast.
-COMMANDS = ("serve", "config", "tail", "emit", "spool", "hooks", "importer", "report")
+COMMANDS = ("serve", "config", "tail", "emit", "spool", "hooks", "importer", "report",
+            "statusline")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -11,11 +11,16 @@ ccusage's.
 from __future__ import annotations
 
 import math
-from typing import Any
 
-from router_ext.reports.entries import Entry, Options, iso_utc, local_time, timestamp_ms
+from router_ext.reports.times import iso_utc, local_time
 
-Row = dict[str, Any]
+TYPE_CHECKING = False  # the status line imports this module; typing costs it ~5 ms
+if TYPE_CHECKING:
+    from typing import Any
+
+    from router_ext.reports.entries import Entry, Options
+
+    Row = dict[str, Any]
 HOUR_MS = 3_600_000
 
 
@@ -23,18 +28,24 @@ def _js_round(value: float) -> int:
     return math.floor(value + 0.5)  # JavaScript's Math.round, not Python's half-to-even
 
 
+def spans(times: list[int], duration_ms: int) -> list[tuple[int, int, int]]:
+    """(start ms, first index, end index) of each block over ascending times; no gaps."""
+    out: list[tuple[int, int, int]] = []
+    for n, at in enumerate(times):
+        if out:
+            start, first, _ = out[-1]
+            if at - start <= duration_ms and at - times[n - 1] <= duration_ms:
+                out[-1] = (start, first, n + 1)
+                continue
+        out.append((at - at % HOUR_MS, n, n + 1))
+    return out
+
+
 def split_blocks(entries: list[Entry], duration_ms: int) -> list[tuple[int, list[Entry]]]:
     """(start ms, entries) of each block, in time order; gaps are not included."""
-    blocks: list[tuple[int, list[Entry]]] = []
-    for entry in sorted(entries, key=lambda e: e.at_ms):
-        if blocks:
-            start, members = blocks[-1]
-            if (entry.at_ms - start <= duration_ms
-                    and entry.at_ms - members[-1].at_ms <= duration_ms):
-                members.append(entry)
-                continue
-        blocks.append((entry.at_ms - entry.at_ms % HOUR_MS, [entry]))
-    return blocks
+    ordered = sorted(entries, key=lambda e: e.at_ms)
+    return [(start, ordered[first:end]) for start, first, end in
+            spans([e.at_ms for e in ordered], duration_ms)]
 
 
 def _counts(members: list[Entry]) -> dict[str, int]:
@@ -70,11 +81,10 @@ def projection(rate: Row | None, end_ms: int, tokens: int, cost: float,
             "remainingMinutes": _js_round(remaining)}
 
 
-def block_row(start: int, members: list[Entry], opts: Options) -> Row:
-    """One block in ccusage's JSON shape."""
-    duration = int(opts.session_hours * HOUR_MS)
+def block_row(start: int, members: list[Entry], now_ms: int, duration: int) -> Row:
+    """One block in ccusage's JSON shape (`members` need at_ms, model, cost and usage)."""
     end, last = start + duration, members[-1].at_ms
-    active = opts.now_ms - last < duration and opts.now_ms < end
+    active = now_ms - last < duration and now_ms < end
     counts = _counts(members)
     cost = 0.0
     for e in members:
@@ -88,7 +98,7 @@ def block_row(start: int, members: list[Entry], opts: Options) -> Row:
             "actualEndTime": iso_utc(last), "isActive": active, "isGap": False,
             "entries": len(members), "tokenCounts": counts, "totalTokens": sum(counts.values()),
             "costUSD": cost, "models": models, "burnRate": rate,
-            "projection": projection(rate, end, sum(counts.values()), cost, opts.now_ms)}
+            "projection": projection(rate, end, sum(counts.values()), cost, now_ms)}
 
 
 def gap_row(last_ms: int, next_ms: int, duration_ms: int) -> Row:
@@ -112,7 +122,7 @@ def blocks_report(entries: list[Entry], opts: Options) -> Row:
         if previous is not None and members[0].at_ms - previous[-1].at_ms > duration:
             rows.append((previous[-1].at_ms + duration,
                          gap_row(previous[-1].at_ms, members[0].at_ms, duration)))
-        rows.append((start, block_row(start, members, opts)))
+        rows.append((start, block_row(start, members, opts.now_ms, duration)))
         previous = members
     kept = []
     for start, row in rows:
@@ -124,21 +134,22 @@ def blocks_report(entries: list[Entry], opts: Options) -> Row:
     return {"blocks": [row for _, row in kept]}
 
 
-def current_block(entries: list[Entry], opts: Options) -> Row | None:
-    """The block running now, if any (the status line's burn rate)."""
-    duration = int(opts.session_hours * HOUR_MS)
-    blocks = split_blocks(entries, duration)
-    if not blocks:
+def block_status(points: list[tuple[int, float]], now_ms: int,
+                 session_hours: float = 5.0) -> Row | None:
+    """The block running now from (time, cost) points: its cost, burn rate (as in
+    :func:`burn_rate`) and minutes left; None when no block is running."""
+    duration = int(session_hours * HOUR_MS)
+    points = sorted(points)
+    found = spans([at for at, _ in points], duration)
+    if not found:
         return None
-    row = block_row(*blocks[-1], opts)
-    return row if row["isActive"] else None
-
-
-def block_summary(block: Row | None, now_ms: int) -> Row | None:
-    """The status line's view of a block: its cost, burn rate and minutes left."""
-    if block is None:
+    start, first, end = found[-1]
+    last = points[end - 1][0]
+    if not (now_ms - last < duration and now_ms < start + duration):
         return None
-    end = timestamp_ms(block["endTime"]) or now_ms
-    rate = block.get("burnRate")
-    return {"cost_usd": block["costUSD"], "cost_per_hour": rate["costPerHour"] if rate else None,
-            "remaining_minutes": max(0.0, (end - now_ms) / 60_000)}
+    cost = 0.0
+    for _, value in points[first:end]:
+        cost += value
+    minutes = (last - points[first][0]) / 60_000
+    return {"cost_usd": cost, "cost_per_hour": cost / minutes * 60 if minutes > 0 else None,
+            "remaining_minutes": (start + duration - now_ms) / 60_000}

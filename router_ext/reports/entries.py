@@ -7,7 +7,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 
+from router_ext.reports.times import iso_utc, local_time, timestamp_ms
 from router_ext_client.usage import ModelUsage
+
+__all__ = ["KINDS", "WEEK_DAYS", "Entry", "Options", "compact_date", "iso_utc", "local_time",
+           "local_zone_name", "projects_dir", "resolve_tz", "timestamp_ms"]
 
 KINDS = ("daily", "weekly", "monthly", "session", "blocks")
 WEEK_DAYS = ("sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday")
@@ -84,30 +88,6 @@ def local_zone_name() -> str:
     offset = datetime.now().astimezone().utcoffset() or timedelta()
     minutes = int(offset.total_seconds() // 60)
     return f"{'+' if minutes >= 0 else '-'}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
-
-
-def local_time(at_ms: int, tz: tzinfo | None) -> datetime:
-    """The moment in the report's time zone (local time when tz is None)."""
-    return datetime.fromtimestamp(at_ms / 1000, tz)
-
-
-def iso_utc(at_ms: int) -> str:
-    """`2026-08-20T14:00:00.000Z`, as JavaScript's toISOString writes it."""
-    moment = datetime.fromtimestamp(at_ms / 1000, UTC)
-    return f"{moment:%Y-%m-%dT%H:%M:%S}.{at_ms % 1000:03d}Z"
-
-
-def timestamp_ms(value: object) -> int | None:
-    """Unix ms from a transcript's ISO-8601 timestamp, else None."""
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1000)
 
 
 def projects_dir(root: str | Path) -> Path:

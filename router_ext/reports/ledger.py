@@ -113,13 +113,13 @@ def status_numbers(conn: Connection, session_id: str, now_ms: int,
     """What the status line shows: the session's cost, today's, the block running now, and the
     approvals waiting."""
     from router_ext.read.sessions import hitl_pending
-    from router_ext.reports.blocks import block_summary, current_block
-    from router_ext.reports.entries import Options
+    from router_ext.reports.blocks import block_status
 
     cost = conn.execute(select(SESSIONS.c.cost_usd).where(SESSIONS.c.id == session_id)
                         ).scalar() if session_id else None
     today = sums(conn, since_ms=day_start_ms)["all"]["cost"]
-    block = current_block(entries(conn, from_ms=now_ms - BLOCK_LOOKBACK_MS),
-                          Options(now_ms=now_ms))
+    points = conn.execute(select(LEDGER.c.at, LEDGER.c.cost_usd)
+                          .where(LEDGER.c.at >= now_ms - BLOCK_LOOKBACK_MS)).all()
     return {"session_cost": float(cost) if cost is not None else None, "today_cost": today,
-            "block": block_summary(block, now_ms), "pending_approvals": hitl_pending(conn)}
+            "block": block_status([(int(at), float(c or 0)) for at, c in points], now_ms),
+            "pending_approvals": hitl_pending(conn)}

@@ -19,7 +19,8 @@ from typing import Any
 
 from router_ext.reports.entries import Entry, projects_dir, timestamp_ms
 from router_ext.sessions.pricing import PriceTable
-from router_ext_client.usage import SYNTHETIC_MODEL, ModelUsage, json_object_line, response_key
+from router_ext_client.lines import assistant_response, json_object_line
+from router_ext_client.usage import ModelUsage
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,14 +81,11 @@ class Responses:
 
     def add_object(self, obj: dict[str, Any], source: TranscriptFile) -> None:
         """Fold one decoded line in: a new response, or a longer line of a known one."""
-        message = obj.get("message")
-        if obj.get("type") != "assistant" or not isinstance(message, dict):
-            return
-        model = message.get("model")
-        key = response_key(obj, message)
+        response = assistant_response(obj)
         at = timestamp_ms(obj.get("timestamp"))
-        if not isinstance(model, str) or model == SYNTHETIC_MODEL or key is None or at is None:
+        if response is None or at is None:
             return
+        key, model, message = response
         usage = ModelUsage.from_api_usage(message.get("usage"))
         known = self.by_key.get(key)
         if known is None:
