@@ -4,7 +4,8 @@ An event's path: an adapter (web/, grpc/) parses and calls :meth:`RouterExt.inge
 writer (store/) commits a batch with the sessions fold inside the same transaction; then, in
 the order registered in :meth:`RouterExt._wire`, every post-commit step sees the
 :class:`~router_ext.store.writer.Committed` batch: live fan-out (stream/), the Prometheus
-catalog (metrics/), HITL timeouts (hitl/) and the dashboard snapshot (read/).
+catalog (metrics/), HITL timeouts (hitl/), the dashboard snapshot (read/) and the alert rules
+(alerts/).
 Nothing registers itself; everything that runs after a commit is listed here.
 """
 
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry
 
+from router_ext.alerts.service import AlertService
 from router_ext.errors import RouterExtError
 from router_ext.hitl.service import HitlService
 from router_ext.metrics.db_gauges import DbGauges
@@ -78,6 +80,7 @@ class RouterExt:
         self.hitl = HitlService(self)
         self.snapshot = SnapshotHub(self)
         self.sweeper = Sweeper(self)
+        self.alerts = AlertService(self)
         self.sequencer: Sequencer | None = None
         self._wire(SessionFold(prices))
 
@@ -97,11 +100,12 @@ class RouterExt:
         self.writer.listeners.append(self.harness.on_commit)  # Prometheus catalog
         self.writer.listeners.append(self.hitl.on_commit)  # arm timeouts of new requests
         self.writer.listeners.append(self.snapshot.on_commit)  # dashboard numbers are stale
+        self.writer.listeners.append(self.alerts.on_commit)  # budgets due, hosts' spool sizes
         # Outside the write path.
         self.sweeper.on_abandoned.append(self.harness.on_abandoned)
         self.registry.register(DbGauges(self.reader_engine, self.settings))
-        self.on_start += [self.sweeper.start, self.hitl.arm_stored]
-        self.on_stop += [self.sweeper.stop, self.hitl.stop]
+        self.on_start += [self.sweeper.start, self.hitl.arm_stored, self.alerts.start]
+        self.on_stop += [self.sweeper.stop, self.hitl.stop, self.alerts.stop]
 
     def _publish(self, batch: Committed) -> None:
         self.bus.publish(batch.events)

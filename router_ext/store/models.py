@@ -137,3 +137,50 @@ class UsageLedger(SQLModel, table=True):
     cache_read_tokens: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
     cache_creation_tokens: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
     cost_usd: float = 0.0
+
+
+class AlertRule(SQLModel, table=True):
+    """A rule the alert evaluator checks (router_ext/alerts/rules.py says what each field
+    means for each kind)."""
+
+    __tablename__ = "alert_rules"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=128, unique=True)
+    kind: str = Field(max_length=32)
+    threshold: float
+    period: str | None = Field(default=None, max_length=16)
+    scope: str = Field(default="all", max_length=16)
+    match: str = Field(default="*", max_length=256)
+    window_seconds: int | None = None
+    min_count: int | None = None
+    cooldown_seconds: int = 3600
+    stop_ralph: bool = False
+    webhooks: str | None = Field(default=None, sa_column=Column(Text))  # JSON list of URLs
+    enabled: bool = True
+    origin: str = Field(default="api", max_length=16)  # api | file
+    created_at: int = Field(sa_column=Column(BigInteger, nullable=False))
+    updated_at: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class AlertEpisode(SQLModel, table=True):
+    """One time a rule fired for a subject, until it resolved."""
+
+    __tablename__ = "alert_episodes"
+    __table_args__ = (
+        Index("ix_alert_episodes_status", "status"),
+        Index("ix_alert_episodes_rule_subject", "rule_id", "subject", "started_at"),
+        Index("ix_alert_episodes_started_at", "started_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    rule_id: int
+    rule_name: str = Field(max_length=128)
+    kind: str = Field(max_length=32)
+    subject: str = Field(max_length=512)
+    status: str = Field(default="firing", max_length=16)  # firing | resolved
+    value: float
+    threshold: float
+    message: str = Field(sa_column=Column(Text, nullable=False))
+    started_at: int = Field(sa_column=Column(BigInteger, nullable=False))
+    resolved_at: int | None = Field(default=None, sa_column=Column(BigInteger))

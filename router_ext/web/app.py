@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from router_ext.errors import RouterExtError
 from router_ext.runtime import ReadyCallback, RouterExt, running
 from router_ext.web import (
+    alerts,
     dashboard,
     dashboard_api,
     events,
@@ -51,6 +52,7 @@ def build_routes(core: RouterExt) -> list[BaseRoute]:
     routes += dashboard_api.routes(core)
     routes += ralph_control.routes(core)
     routes += reports.routes(core)  # usage reports, the status line
+    routes += alerts.routes(core)  # alert rules and episodes
     routes += dashboard.routes(core)  # `/` and `/dashboard/`; keep last
     return routes
 
