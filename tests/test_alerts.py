@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from router_ext.alerts import ralph as alert_ralph
+from router_ext.reports.ledger import user_column
 from router_ext.web import ralph_control
 from router_ext_client.client import Client
 from router_ext_client.config import ClientConfig
@@ -258,6 +259,17 @@ def test_bad_rules_are_refused_with_the_field_named(http: httpx.Client) -> None:
                                                       "threshold": 1}).status_code == 404
     assert http.delete("/api/alerts/rules/abc").status_code == 400
     assert http.get("/health").status_code == 200
+
+
+def test_per_user_budgets_need_user_attribution(http: httpx.Client) -> None:
+    r = http.post("/api/alerts/rules", json={"name": "per-user", "kind": "cost",
+                                             "scope": "user", "threshold": 5})
+    if user_column() is None:  # sessions that record no user cannot be budgeted per user
+        assert r.status_code == 400 and r.json()["field"] == "scope"
+    else:
+        assert r.status_code == 201, r.text
+        check(http)  # and the check runs without error
+        assert http.get("/health").status_code == 200
 
 
 def test_the_stop_request_is_the_one_the_ralph_loop_reads() -> None:

@@ -24,6 +24,7 @@ from starlette.routing import Route
 from router_ext.alerts import store
 from router_ext.alerts.rules import Rule, parse_rule
 from router_ext.errors import InvalidInput
+from router_ext.reports.ledger import user_column
 from router_ext.runtime import RouterExt
 from router_ext.web.body import int_param, read_json
 
@@ -48,6 +49,9 @@ def routes(core: RouterExt) -> list[Route]:
         if rule.webhooks and not core.settings.alert_webhook_secret:
             raise InvalidInput("webhooks are signed: set ROUTER_EXT_ALERT_WEBHOOK_SECRET first",
                                field="webhooks")
+        if rule.scope == "user" and user_column() is None:
+            raise InvalidInput("per-user budgets need user attribution on sessions "
+                               "(Claude Code's OpenTelemetry export)", field="scope")
         return rule
 
     async def overview(request: Request) -> JSONResponse:
