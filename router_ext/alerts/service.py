@@ -159,8 +159,12 @@ class AlertService:
 
     async def _loop(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._due.wait(), self.core.settings.alert_interval_seconds)
+            try:
+                async with asyncio.timeout(self.core.settings.alert_interval_seconds):
+                    await self._due.wait()
+            except TimeoutError:
+                pass
+            else:
                 await asyncio.sleep(DEBOUNCE_SECONDS)  # one check for a burst of commits
             self._due.clear()
             try:
