@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import ROOT, bench_server, percentile  # type: ignore[import-not-found]
+from common import ROOT, bench_server, interpreter_floor, percentile  # type: ignore[import-not-found]
 
 HOOK = ROOT / "hooks" / "router_ext_hook.py"
 TRANSCRIPT = ROOT / "tests" / "fixtures" / "claude-code-2.1.328" / "transcript.jsonl"
@@ -88,11 +88,7 @@ def main() -> None:
     args = parser.parse_args()
     for folder in ("harness", "hooks"):
         compileall.compile_dir(str(ROOT / folder), quiet=1)  # as `hooks install` does
-    baseline: list[float] = []
-    for _ in range(min(args.runs, 50)):
-        started = time.perf_counter()
-        subprocess.run([sys.executable, "-S", "-c", "pass"], check=False)
-        baseline.append((time.perf_counter() - started) * 1000)
+    baseline = interpreter_floor(min(args.runs, 50))
     print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     report("python -S -c pass (interpreter floor)", baseline)
     with tempfile.TemporaryDirectory() as tmp, bench_server() as server:

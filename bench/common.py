@@ -121,3 +121,16 @@ def run_clients(fn: Any, args_per_client: Sequence[tuple[Any, ...]],
 def header(title: str) -> None:
     """A section title in the printed output."""
     print(f"\n== {title} (pid {os.getpid()}, {os.cpu_count()} CPUs) ==", flush=True)
+
+
+def interpreter_floor(runs: int) -> list[float]:
+    """Wall ms of `python -S -c pass`: what any hook or status line process costs at least."""
+    import subprocess
+    import time
+
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-S", "-c", "pass"], check=False)
+        times.append((time.perf_counter() - started) * 1000)
+    return times

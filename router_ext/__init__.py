@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from router_ext._version import __version__
 
+TYPE_CHECKING = False  # `typing` costs the status line and hooks ~5 ms to import
 if TYPE_CHECKING:
+    from typing import Any
+
     from router_ext.mount import mount
 
 __all__ = ["__version__", "mount"]

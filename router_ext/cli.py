@@ -11,7 +11,7 @@ from router_ext.settings import SettingError
 
 # Imported lazily by name so `router-ext --help` stays fast.
 COMMANDS = ("serve", "config", "tail", "emit", "spool", "hooks", "importer", "db", "backup",
-            "export", "doctor")
+            "export", "doctor", "report", "statusline")
 
 
 def build_parser() -> argparse.ArgumentParser:

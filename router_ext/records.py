@@ -211,8 +211,20 @@ class FoldNotes:
             into = usage.setdefault(model, {})
             for name, value in fields.items():
                 into[name] = (into.get(name) or 0) + (value or 0)
+        counters = dict(first.counters)
+        for name, value in second.counters.items():
+            counters[name] = counters.get(name, 0) + value
+        attributed = {key: dict(values) for key, values in first.attributed.items()}
+        for key, values in second.attributed.items():
+            into = attributed.setdefault(key, {})
+            for name, value in values.items():
+                into[name] = into.get(name, 0) + value
         return FoldNotes({**first.sessions, **second.sessions}, usage,
-                         first.unpriced + second.unpriced)
+                         first.unpriced + second.unpriced, counters, attributed,
+                         first.increments + second.increments)
+    # Each session's change in counted usage, per model, signed (a Ralph task adopting the
+    # session it ran moves that usage from one to the other): the usage_ledger rows.
+    increments: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(slots=True)

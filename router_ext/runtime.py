@@ -4,7 +4,8 @@ An event's path: an adapter (web/, grpc/) parses and calls :meth:`RouterExt.inge
 writer (store/) commits a batch with the sessions fold inside the same transaction; then, in
 the order registered in :meth:`RouterExt._wire`, every post-commit step sees the
 :class:`~router_ext.store.writer.Committed` batch: live fan-out (stream/), the Prometheus
-catalog (metrics/), HITL timeouts (hitl/) and the dashboard snapshot (read/).
+catalog (metrics/), HITL timeouts (hitl/), the dashboard snapshot (read/) and the alert rules
+(alerts/).
 Nothing registers itself; everything that runs after a commit is listed here.
 """
 
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry
 
+from router_ext.alerts.service import AlertService
 from router_ext.errors import RouterExtError
 from router_ext.hitl.service import HitlService
 from router_ext.ingest.redaction import Redaction
@@ -31,6 +33,7 @@ from router_ext.metrics.telemetry import TelemetryMetrics
 from router_ext.read.reader import Reader
 from router_ext.read.snapshot import SnapshotHub
 from router_ext.records import Row
+from router_ext.reports.ledger import WithLedger
 from router_ext.sessions.fold import SessionFold
 from router_ext.sessions.pricing import PriceTable
 from router_ext.sessions.sweeper import Sweeper
@@ -86,13 +89,15 @@ class RouterExt:
         self.sweeper = Sweeper(self)
         self.pruner = Pruner(self.writer, self.reader_engine, settings, self.registry)
         self.schema: schema.SchemaState | None = None
+        self.alerts = AlertService(self)
         self.sequencer: Sequencer | None = None
         self._wire(SessionFold(prices))
 
     def _wire(self, fold: SessionFold) -> None:
         """Every step around a commit, in the order it runs."""
-        # Inside the insert transaction: a session row never disagrees with its events.
-        self.writer.in_transaction = fold
+        # Inside the insert transaction: a session row never disagrees with its events, nor
+        # the usage ledger (usage over time, for reports and budgets) with the session row.
+        self.writer.in_transaction = WithLedger(fold)
         # After commit, in order. Live fan-out first, so subscribers hear of an event as soon
         # as possible. PostgreSQL replicas share one database: the bus is fed in id order from
         # every replica's commits (LISTEN/NOTIFY); SQLite has one process, so commits go in.
@@ -105,11 +110,12 @@ class RouterExt:
         self.writer.listeners.append(self.telemetry.on_commit)  # OTLP counts, attribution
         self.writer.listeners.append(self.hitl.on_commit)  # arm timeouts of new requests
         self.writer.listeners.append(self.snapshot.on_commit)  # dashboard numbers are stale
+        self.writer.listeners.append(self.alerts.on_commit)  # budgets due, hosts' spool sizes
         # Outside the write path.
         self.sweeper.on_abandoned.append(self.harness.on_abandoned)
         self.registry.register(DbGauges(self.reader_engine, self.settings))
-        self.on_start += [self.sweeper.start, self.hitl.arm_stored]
-        self.on_stop += [self.sweeper.stop, self.hitl.stop]
+        self.on_start += [self.sweeper.start, self.hitl.arm_stored, self.alerts.start]
+        self.on_stop += [self.sweeper.stop, self.hitl.stop, self.alerts.stop]
         self.on_start.append(self.pruner.start)  # retention: small delete batches via the writer
         self.on_stop.append(self.pruner.stop)
 

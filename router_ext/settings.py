@@ -148,6 +148,31 @@ class Settings:
                               "`text`, or `json` for one JSON object per log line.")
     log_level: str = setting("INFO", "ROUTER_EXT_LOG_LEVEL",
                              "Lowest level logged: `DEBUG`, `INFO`, `WARNING`, `ERROR`.")
+    alert_interval_seconds: float = setting(
+        15.0, "ROUTER_EXT_ALERT_INTERVAL_SECONDS",
+        "How often alert rules are checked (a budget is also checked within a second of the "
+        "usage that crosses it).")
+    alert_rules_file: str = setting(
+        "", "ROUTER_EXT_ALERT_RULES_FILE",
+        "JSON or TOML file of alert rules, loaded at start (its rules are read-only in the "
+        "dashboard and API).")
+    alert_webhooks: tuple[str, ...] = setting(
+        (), "ROUTER_EXT_ALERT_WEBHOOKS",
+        "URLs every alert is posted to, comma-separated (rules can name more).")
+    alert_webhook_secret: str = setting(
+        "", "ROUTER_EXT_ALERT_WEBHOOK_SECRET",
+        "Key of the HMAC-SHA256 signature on every webhook; required when any webhook is set.")
+    alert_webhook_timeout_seconds: float = setting(
+        5.0, "ROUTER_EXT_ALERT_WEBHOOK_TIMEOUT_SECONDS", "Longest single webhook attempt.")
+    alert_webhook_attempts: int = setting(
+        6, "ROUTER_EXT_ALERT_WEBHOOK_ATTEMPTS",
+        "Attempts per webhook delivery (retried on network errors, 429 and 5xx).")
+    alert_webhook_deadline_seconds: float = setting(
+        300.0, "ROUTER_EXT_ALERT_WEBHOOK_DEADLINE_SECONDS",
+        "A delivery gives up after this long, attempts left or not.")
+    alert_timezone: str = setting(
+        "UTC", "ROUTER_EXT_ALERT_TIMEZONE",
+        "Time zone of the days, weeks (from Monday) and months budgets count.")
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod

@@ -169,6 +169,9 @@ class Client:
     def send(self, kind: str, body: dict[str, Any]) -> Outcome:
         """Deliver within the deadline, else spool; replays the spool after a good send."""
         self.prepare(body)
+        backlog = self.spool.size()
+        if backlog:  # the server watches each host's backlog (its spool_growth alerts)
+            body.setdefault("spool_bytes", backlog)
         deadline = time.monotonic() + self.config.deadline
         try:
             ack = self._deliver(kind, body, deadline)

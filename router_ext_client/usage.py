@@ -23,10 +23,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-# Assistant lines Claude Code writes itself (errors, interruptions) carry this model and no usage.
-SYNTHETIC_MODEL = "<synthetic>"
-TOKEN_FIELDS = ("input_tokens", "output_tokens", "cache_read_input_tokens",
-                "cache_creation_input_tokens", "cache_creation_5m", "cache_creation_1h")
+from router_ext_client.lines import (
+    SYNTHETIC_MODEL,
+    TOKEN_FIELDS,
+    api_usage_fields,
+    assistant_response,
+    count,
+    json_object_line,
+    response_key,
+)
+
 # modelUsage keys in the `claude -p` result, by our field name.
 _RESULT_KEYS = {
     "input_tokens": "inputTokens",
@@ -95,7 +101,7 @@ class ModelUsage:
         """The inverse of :meth:`to_dict`; unknown or bad values become 0."""
         if not isinstance(data, dict):
             return cls()
-        usage = cls(**{name: _int(data.get(name)) for name in TOKEN_FIELDS})
+        usage = cls(**{name: count(data.get(name)) for name in TOKEN_FIELDS})
         cost = data.get("cost_usd")
         if isinstance(cost, int | float) and not isinstance(cost, bool):
             usage.cost_usd = float(cost)
@@ -104,18 +110,7 @@ class ModelUsage:
     @classmethod
     def from_api_usage(cls, usage: Any) -> ModelUsage:
         """An Anthropic API `usage` object (as in transcripts and stream events)."""
-        if not isinstance(usage, dict):
-            return cls()
-        split = usage.get("cache_creation")
-        split = split if isinstance(split, dict) else {}
-        return cls(
-            input_tokens=_int(usage.get("input_tokens")),
-            output_tokens=_int(usage.get("output_tokens")),
-            cache_read_input_tokens=_int(usage.get("cache_read_input_tokens")),
-            cache_creation_input_tokens=_int(usage.get("cache_creation_input_tokens")),
-            cache_creation_5m=_int(split.get("ephemeral_5m_input_tokens")),
-            cache_creation_1h=_int(split.get("ephemeral_1h_input_tokens")),
-        )
+        return cls(**api_usage_fields(usage))
 
 
 ModelMap = dict[str, ModelUsage]
@@ -231,7 +226,7 @@ def _result_models(obj: dict[str, Any]) -> ModelMap:
         for name, entry in raw.items():
             if not isinstance(entry, dict):
                 continue
-            usage = ModelUsage(**{ours: _int(entry.get(theirs))
+            usage = ModelUsage(**{ours: count(entry.get(theirs))
                                   for ours, theirs in _RESULT_KEYS.items()})
             cost = entry.get("costUSD")
             if isinstance(cost, int | float) and not isinstance(cost, bool):
@@ -270,9 +265,9 @@ def parse_result(data: str | bytes | Any) -> RunResult:
         session_id=obj.get("session_id") if isinstance(obj.get("session_id"), str) else None,
         subtype=obj.get("subtype") if isinstance(obj.get("subtype"), str) else None,
         is_error=bool(obj.get("is_error")),
-        num_turns=_int(obj["num_turns"]) if "num_turns" in obj else None,
-        duration_ms=_int(obj["duration_ms"]) if "duration_ms" in obj else None,
-        duration_api_ms=_int(obj["duration_api_ms"]) if "duration_api_ms" in obj else None,
+        num_turns=count(obj["num_turns"]) if "num_turns" in obj else None,
+        duration_ms=count(obj["duration_ms"]) if "duration_ms" in obj else None,
+        duration_api_ms=count(obj["duration_api_ms"]) if "duration_api_ms" in obj else None,
         total_cost_usd=float(cost) if isinstance(cost, int | float) else None,
         result=text if isinstance(text, str) else None,
         errors=[str(e) for e in errors] if isinstance(errors, list) else [],
@@ -328,15 +323,6 @@ def _maximum(a: ModelUsage, b: ModelUsage) -> ModelUsage:
     return ModelUsage(**{name: max(getattr(a, name), getattr(b, name)) for name in TOKEN_FIELDS})
 
 
-def _response_key(obj: dict[str, Any], message: dict[str, Any]) -> str | None:
-    msg_id = message.get("id")
-    if isinstance(msg_id, str) and msg_id:
-        request = obj.get("requestId")
-        return f"{msg_id}\x1f{request if isinstance(request, str) else ''}"
-    uid = obj.get("uuid")
-    return f"line\x1f{uid}" if isinstance(uid, str) else None
-
-
 def _note_line(obj: dict[str, Any], out: TranscriptUsage) -> None:
     stamp = obj.get("timestamp")
     if isinstance(stamp, str):
@@ -353,15 +339,6 @@ def _tool_uses(message: dict[str, Any]) -> Iterator[tuple[str, str]]:
         for block in content:
             if isinstance(block, dict) and block.get("type") == "tool_use":
                 yield str(block.get("id") or ""), str(block.get("name") or "")
-
-
-def json_object_line(line: str | bytes) -> dict[str, Any] | None:
-    """One JSONL line decoded, or None when it is not a JSON object."""
-    try:
-        obj = json.loads(line)
-    except ValueError:
-        return None
-    return obj if isinstance(obj, dict) else None
 
 
 def add_line(line: str | bytes, out: TranscriptUsage, dedup: Deduper,
@@ -388,10 +365,10 @@ def add_object(obj: dict[str, Any], out: TranscriptUsage, dedup: Deduper,
         if tool_id not in tool_ids:
             tool_ids.add(tool_id)
             out.tool_calls[name] += 1
-    model = message.get("model")
-    key = _response_key(obj, message)
-    if not isinstance(model, str) or model == SYNTHETIC_MODEL or key is None:
+    response = assistant_response(obj)
+    if response is None:
         return
+    key, model, _ = response
     if dedup.add(key, model, ModelUsage.from_api_usage(message.get("usage")), out.models):
         out.unique_responses += 1
 
@@ -434,11 +411,11 @@ class TranscriptReader:
     def __init__(self, path: str | Path, state: dict[str, Any] | None = None) -> None:
         self.path = Path(path)
         state = state if isinstance(state, dict) else {}
-        self.offset = _int(state.get("offset"))
+        self.offset = count(state.get("offset"))
         seen = state.get("seen")
         # A private copy: the caller's state must not change under it.
         self._dedup = Deduper(copy.deepcopy(seen) if isinstance(seen, dict) else None)
-        self.malformed_lines = _int(state.get("malformed_lines"))
+        self.malformed_lines = count(state.get("malformed_lines"))
 
     def state(self) -> dict[str, Any]:
         """JSON-serializable position and seen responses."""
@@ -471,6 +448,8 @@ def usage_fields(models: ModelMap) -> dict[str, int]:
 
 
 __all__ = [
+    "SYNTHETIC_MODEL",
+    "TOKEN_FIELDS",
     "Deduper",
     "ModelMap",
     "ModelUsage",
@@ -479,11 +458,13 @@ __all__ = [
     "TranscriptUsage",
     "add_line",
     "from_wire",
+    "json_object_line",
     "main_model",
     "merge",
     "parse_result",
     "parse_transcript",
     "read_transcript",
+    "response_key",
     "subagent_transcripts",
     "to_wire",
     "total",

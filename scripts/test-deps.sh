@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# Installs what the end-to-end tests talk to, when absent: the real Claude Code CLI (npm),
-# headless Chromium, PostgreSQL, Prometheus and systemd-analyze (Debian; verifies the unit file).
-# Idempotent and quick when present.
+# Installs what the end-to-end tests talk to, when absent: the real Claude Code CLI and ccusage
+# (npm), headless Chromium, PostgreSQL, Prometheus and systemd-analyze (Debian; verifies the
+# unit file). Idempotent and quick when present.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 CLAUDE_VERSION="${CLAUDE_CODE_VERSION:-2.1.328}"
 CLAUDE_DIR=".cache/claude-code"
+# The usage reports are compared field for field with this ccusage (tests/test_reports.py).
+CCUSAGE_VERSION="${CCUSAGE_VERSION:-18.0.11}"
+CCUSAGE_DIR=".cache/ccusage"
 
 need_apt=()
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
@@ -27,13 +30,18 @@ if [ "${#need_apt[@]}" -gt 0 ]; then
   fi
 fi
 
-if [ ! -x "$CLAUDE_DIR/node_modules/.bin/claude" ]; then
+# npm_install DIR PACKAGE@VERSION: a pinned npm package in its own folder under .cache/.
+npm_install() {
   if command -v npm >/dev/null 2>&1; then
-    echo "test-deps: installing @anthropic-ai/claude-code@$CLAUDE_VERSION"
-    mkdir -p "$CLAUDE_DIR"
-    npm install --silent --no-audit --no-fund --prefix "$CLAUDE_DIR" \
-      "@anthropic-ai/claude-code@$CLAUDE_VERSION" >/dev/null
+    echo "test-deps: installing $2"
+    mkdir -p "$1"
+    npm install --silent --no-audit --no-fund --prefix "$1" "$2" >/dev/null
   else
-    echo "test-deps: npm is missing; the Claude Code end-to-end tests cannot run"
+    echo "test-deps: npm is missing; tests that need $2 cannot run"
   fi
-fi
+}
+
+[ -x "$CLAUDE_DIR/node_modules/.bin/claude" ] \
+  || npm_install "$CLAUDE_DIR" "@anthropic-ai/claude-code@$CLAUDE_VERSION"
+grep -qs "\"version\": \"$CCUSAGE_VERSION\"" "$CCUSAGE_DIR/node_modules/ccusage/package.json" \
+  || npm_install "$CCUSAGE_DIR" "ccusage@$CCUSAGE_VERSION"

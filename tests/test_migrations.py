@@ -154,6 +154,10 @@ def _env() -> dict[str, str]:
     return dict(os.environ)
 
 
+ALL_TABLES = ("event_rollups, usage_ledger, alert_rules, alert_episodes, events, "
+              "harness_sessions, alembic_version")
+
+
 @pytest.mark.postgres
 def test_postgresql_upgrades_fresh_and_0_1_0_databases(pg_url: str) -> None:
     engine = make_throwaway_engine(pg_url)
@@ -162,8 +166,7 @@ def test_postgresql_upgrades_fresh_and_0_1_0_databases(pg_url: str) -> None:
         assert differences(engine) == []
         # A 0.1.0 database: the baseline's tables (revision 0001) with no alembic_version.
         with engine.begin() as conn:
-            conn.execute(text("DROP TABLE event_rollups, events, harness_sessions, "
-                              "alembic_version"))
+            conn.execute(text(f"DROP TABLE {ALL_TABLES}"))
         schema.upgrade(engine, "0001")
         with engine.begin() as conn:
             conn.execute(text("DROP TABLE alembic_version"))
@@ -172,6 +175,19 @@ def test_postgresql_upgrades_fresh_and_0_1_0_databases(pg_url: str) -> None:
         assert differences(engine) == []
     finally:
         with engine.begin() as conn:
-            conn.execute(text("DROP TABLE IF EXISTS event_rollups, events, harness_sessions, "
-                              "alembic_version"))
+            conn.execute(text(f"DROP TABLE IF EXISTS {ALL_TABLES}"))
         engine.dispose()
+
+
+def test_upgrade_dates_existing_usage_into_the_ledger(old_db: Path) -> None:
+    counted = ("SELECT coalesce(sum(cost_usd), 0) AS cost, coalesce(sum(output_tokens), 0) AS out"
+               " FROM harness_sessions WHERE model_usage IS NOT NULL"
+               " AND NOT (source = 'interactive' AND loop_id IS NOT NULL)")
+    before = rows(old_db, counted)
+    assert before[0]["out"] > 0  # the 0.1.0 file holds usage worth carrying over
+    done = cli("db", "upgrade", "--database-url", f"sqlite:///{old_db}")
+    assert done.returncode == 0, done.stderr
+    ledger = rows(old_db, "SELECT coalesce(sum(cost_usd), 0) AS cost,"
+                          " coalesce(sum(output_tokens), 0) AS out FROM usage_ledger")
+    assert ledger[0]["out"] == before[0]["out"]
+    assert ledger[0]["cost"] == pytest.approx(before[0]["cost"], abs=1e-6)

@@ -83,7 +83,8 @@ export function color(key) {
 
 export function statusChip(status) {
   const cls = { completed: "ok", success: "ok", failed: "bad", error: "bad", running: "running",
-                abandoned: "warn", pending: "warn", responded: "ok", timeout: "bad" }[status] || "";
+                abandoned: "warn", pending: "warn", responded: "ok", timeout: "bad",
+                firing: "bad", enabled: "ok" }[status] || "";
   return h("span", { class: `chip ${cls}` }, status || "unknown");
 }
 

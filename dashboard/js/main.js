@@ -1,6 +1,9 @@
-// The single-page shell: hash routes to views, the pending-approvals badge, the status line.
+// The single-page shell: hash routes to views, the pending-approvals badge, the alerts banner,
+// the status line.
 
 import { api } from "./api.js";
+import { clear, h } from "./dom.js";
+import * as alerts from "./views/alerts.js";
 import * as analytics from "./views/analytics.js";
 import * as approvals from "./views/approvals.js";
 import * as live from "./views/live.js";
@@ -8,7 +11,7 @@ import * as ralph from "./views/ralph.js";
 import * as session from "./views/session.js";
 import * as sessions from "./views/sessions.js";
 
-const VIEWS = { sessions, live, approvals, analytics, ralph, session };
+const VIEWS = { sessions, live, approvals, analytics, ralph, alerts, session };
 const main = document.getElementById("main");
 let cleanup = null;
 
@@ -52,7 +55,28 @@ async function pendingBadge() {
   }
 }
 
+// Above every view while any alert rule fires: how many, the newest, a link to the Alerts view.
+async function alertBanner() {
+  const banner = document.getElementById("alert-banner");
+  const badge = document.getElementById("firing-count");
+  try {
+    const { firing } = await api("/api/alerts");
+    badge.textContent = String(firing.length);
+    badge.hidden = banner.hidden = firing.length === 0;
+    if (firing.length) {
+      const n = firing.length;
+      clear(banner, h("strong", {}, `${n} alert${n === 1 ? "" : "s"} firing: `),
+        firing[0].message, n > 1 ? ` (and ${n - 1} more)` : "", " · ",
+        h("a", { href: "#/alerts" }, "See alerts"));
+    }
+  } catch {
+    /* the status line of the current view reports connection problems */
+  }
+}
+
 window.addEventListener("hashchange", route);
 route();
 pendingBadge();
+alertBanner();
 setInterval(pendingBadge, 5000);
+setInterval(alertBanner, 5000);

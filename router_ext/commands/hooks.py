@@ -24,6 +24,7 @@ from router_ext.commands.safe_write import WriteRefused, write_with_backup
 from router_ext_client.config import DEFAULT_URL
 
 HOOK_SCRIPT = Path(__file__).resolve().parents[2] / "hooks" / "router_ext_hook.py"
+STATUSLINE_SCRIPT = HOOK_SCRIPT.with_name("router_ext_statusline.py")
 MARK_COMMAND = "router_ext_hook.py"
 MARK_URL = "managed_by=router-ext"
 # Every documented hook event except WorktreeCreate/WorktreeRemove, whose hooks replace git's
@@ -62,6 +63,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "server itself where it can (a command hook for the rest)")
     p.add_argument("--gate", action="store_true",
                    help="ask a person before dangerous Bash commands (PreToolUse)")
+    p.add_argument("--statusline", action="store_true",
+                   help="also show router-ext's status line (session and today's cost, burn "
+                        "rate, approvals waiting); refused if another status line is set")
     p.add_argument("--python", default=sys.executable, help="interpreter for command hooks")
     otel_env.add_arguments(p)
     p.set_defaults(run=run)
@@ -134,9 +138,24 @@ def http_hook(source_app: str, server: str, event: str) -> dict[str, Any]:
     return hook
 
 
+def is_our_statusline(settings: dict[str, Any]) -> bool:
+    """True when the settings' status line is router-ext's."""
+    line = settings.get("statusLine")
+    return isinstance(line, dict) and STATUSLINE_SCRIPT.name in str(line.get("command", ""))
+
+
+def statusline_entry(args: argparse.Namespace, server: str) -> dict[str, Any]:
+    """The statusLine setting running router-ext's status line."""
+    return {"type": "command", "padding": 0,
+            "command": shlex.join([args.python, "-S", str(STATUSLINE_SCRIPT), "--server",
+                                   server])}
+
+
 def without_ours(settings: dict[str, Any]) -> dict[str, Any]:
     """A copy with every router-ext entry removed (and groups or events left empty)."""
     out = json.loads(json.dumps(settings))
+    if is_our_statusline(out):
+        del out["statusLine"]
     hooks = out.get("hooks")
     if not isinstance(hooks, dict):
         return out
@@ -205,6 +224,8 @@ def merged(settings: dict[str, Any], args: argparse.Namespace, path: Path) -> di
         if event in TOOL_EVENTS:
             group = {"matcher": "*", **group}
         hooks.setdefault(event, []).append(group)
+    if getattr(args, "statusline", False):
+        out["statusLine"] = statusline_entry(args, server)
     if args.mode == "http":
         allowed = out.setdefault("allowedHttpHookUrls", [])
         pattern = f"{server.rstrip('/')}/hooks/claude-code*"
@@ -230,7 +251,7 @@ def _precompile() -> None:
     import compileall
 
     root = HOOK_SCRIPT.parent.parent
-    for folder in ("harness", "hooks"):
+    for folder in ("router_ext_client", "hooks", "router_ext"):
         compileall.compile_dir(str(root / folder), quiet=1)
 
 
@@ -309,6 +330,12 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.action == "doctor":
         return doctor(path, current, args)
+    if args.action == "install" and args.statusline and current.get("statusLine") \
+            and not is_our_statusline(current):
+        print(f"router-ext hooks: {path} already has a statusLine "
+              f"({json.dumps(current['statusLine'])[:200]}); remove it first, nothing was "
+              "changed", file=sys.stderr)
+        return 2
     if args.no_hooks and not args.otel:
         print("router-ext hooks: --no-hooks needs --otel", file=sys.stderr)
         return 2

@@ -24,13 +24,11 @@ log = logging.getLogger(__name__)
 CACHE_SECONDS = 1.0
 
 
-class DbGauges(Collector):
-    """harness_sessions_active, harness_ralph_loops_active, harness_hitl_pending,
-    harness_db_size_bytes, harness_db_up."""
+class ScrapeCache(Collector):
+    """A collector whose values come from a query run at scrape time, cached a second so a
+    burst of scrapes costs one set of queries. Subclasses give `_query` and `_families`."""
 
-    def __init__(self, engine: Engine, settings: Settings) -> None:
-        self.engine = engine
-        self.settings = settings
+    def __init__(self) -> None:
         self._lock = threading.Lock()
         self._cached: tuple[float, dict[str, Any]] | None = None
 
@@ -50,10 +48,32 @@ class DbGauges(Collector):
             try:
                 values = self._query()
             except Exception:  # a scrape must still answer when the database does not
-                log.warning("database gauges unavailable", exc_info=True)
-                values = {"up": 0}
+                log.warning("%s unavailable", type(self).__name__, exc_info=True)
+                values = self._unavailable()
             self._cached = (now, values)
             return values
+
+    def _unavailable(self) -> dict[str, Any]:
+        return {}
+
+    def _query(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _families(self, values: dict[str, Any]) -> list[GaugeMetricFamily]:
+        raise NotImplementedError
+
+
+class DbGauges(ScrapeCache):
+    """harness_sessions_active, harness_ralph_loops_active, harness_hitl_pending,
+    harness_db_size_bytes, harness_db_up."""
+
+    def __init__(self, engine: Engine, settings: Settings) -> None:
+        super().__init__()
+        self.engine = engine
+        self.settings = settings
+
+    def _unavailable(self) -> dict[str, Any]:
+        return {"up": 0}
 
     def _query(self) -> dict[str, Any]:
         since = int(time.time() * 1000 - self.settings.session_idle_seconds * 1000)

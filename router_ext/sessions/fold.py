@@ -62,6 +62,7 @@ class SessionFold:
         notes.usage = _usage_growth(states.values())
         notes.counters = _counter_growth(states.values())
         notes.attributed = _attributed_growth(states.values())
+        notes.increments = _increments(states.values())
         return notes
 
     def _apply(self, state: SessionState, row: Row, tgt: Target,
@@ -203,6 +204,20 @@ def _write(conn: Connection, states: Iterable[SessionState]) -> None:
         params = [{**{k: v for k, v in r.items() if k != "id"}, "b_id": r["id"]}
                   for r in updates]
         conn.execute(_UPDATE, params)
+
+
+def _increments(states: Iterable[SessionState]) -> list[dict[str, Any]]:
+    """Per session and model, what this batch changed in the usage it counts, at its last
+    event's time (zero changes left out)."""
+    out = []
+    for state in states:
+        for model, delta in su.change(state.counted(before=False),
+                                      state.counted(before=True)).items():
+            out.append({"at": int(state.cols["last_event_at"]), "session_id": state.id,
+                        "source": state.source, "project": state.cols.get("project"),
+                        "loop_id": state.cols.get("loop_id"), "model": model,
+                        **su.ledger_columns(delta)})
+    return out
 
 
 def _usage_growth(states: Iterable[SessionState]) -> dict[str, dict[str, Any]]:

@@ -11,14 +11,15 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from router_ext.sessions.rates import PER, RATE_FIELDS, tokens_cost
 from router_ext_client.usage import ModelUsage
 
-PRICE_FIELDS = ("input", "output", "cache_write_5m", "cache_write_1h", "cache_read")
-PER = 1_000_000
+__all__ = ["PER", "PRICE_FIELDS", "Price", "PriceTable", "canonical_name"]
+
+PRICE_FIELDS = RATE_FIELDS
 _PROVIDER_PREFIX = re.compile(r"^.*?(?=claude-)")  # bedrock `us.anthropic.`, `anthropic/`
 _SUFFIXES = (
     re.compile(r"\[[^\]]*\]$"),           # claude-opus-4-6[1m]
@@ -88,7 +89,13 @@ class PriceTable:
     @classmethod
     def load(cls, override_path: str = "") -> PriceTable:
         """The packaged table, with the override file's entries on top."""
-        packaged = resources.files("router_ext").joinpath("data/prices.json").read_text()
+        beside = Path(__file__).resolve().parent.parent / "data" / "prices.json"
+        if beside.is_file():  # importlib.resources would cost a status line ~10 ms
+            packaged = beside.read_text()
+        else:
+            from importlib import resources
+
+            packaged = resources.files("router_ext").joinpath("data/prices.json").read_text()
         table = cls.from_json(json.loads(packaged), "router_ext/data/prices.json")
         if override_path:
             path = Path(override_path).expanduser()
@@ -111,14 +118,14 @@ class PriceTable:
 
     def model_cost(self, model: str, usage: ModelUsage) -> float | None:
         """The cost of one model's usage from the table, or None when it has no price."""
-        price = self.price(model)
-        if price is None:
+        rates = self.rates(model)
+        if rates is None:
             return None
-        five = usage.cache_creation_5m
-        hour = usage.cache_creation_1h
-        unsplit = max(0, usage.cache_creation_input_tokens - five - hour)
-        return (usage.input_tokens * price.input
-                + usage.output_tokens * price.output
-                + (five + unsplit) * price.cache_write_5m
-                + hour * price.cache_write_1h
-                + usage.cache_read_input_tokens * price.cache_read) / PER
+        return tokens_cost(rates, usage.input_tokens, usage.output_tokens,
+                           usage.cache_read_input_tokens, usage.cache_creation_input_tokens,
+                           usage.cache_creation_5m, usage.cache_creation_1h)
+
+    def rates(self, model: str | None) -> tuple[float, ...] | None:
+        """A model's rates in RATE_FIELDS order, or None when it has no price."""
+        price = self.price(model)
+        return None if price is None else tuple(getattr(price, f) for f in RATE_FIELDS)

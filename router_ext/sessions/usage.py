@@ -121,6 +121,26 @@ def growth(new: ModelMap, old: ModelMap) -> ModelMap:
     return out
 
 
+def change(new: ModelMap, old: ModelMap) -> ModelMap:
+    """`new` minus `old` per model, signed; models with no change left out."""
+    out: ModelMap = {}
+    for name in {**old, **new}:
+        after, before = new.get(name, ModelUsage()), old.get(name, ModelUsage())
+        delta = ModelUsage(**{f: getattr(after, f) - getattr(before, f) for f in TOKEN_FIELDS},
+                           cost_usd=(after.cost_usd or 0.0) - (before.cost_usd or 0.0))
+        if not delta.is_empty() or delta.cost_usd:
+            out[name] = delta
+    return out
+
+
+def ledger_columns(usage: ModelUsage) -> dict[str, Any]:
+    """One model's usage under the usage_ledger column names."""
+    return {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens,
+            "cache_read_tokens": usage.cache_read_input_tokens,
+            "cache_creation_tokens": usage.cache_creation_input_tokens,
+            "cost_usd": round(usage.cost_usd or 0.0, 9)}
+
+
 def columns(models: ModelMap) -> dict[str, Any]:
     """The session columns derived from its per-model usage."""
     total = tokens(models)
@@ -139,5 +159,6 @@ def bigger(a: ModelMap, b: ModelMap) -> bool:
     return tokens(a).total_tokens > tokens(b).total_tokens
 
 
-__all__ = ["TOKEN_FIELDS", "add_into", "bigger", "columns", "cost_of", "dump", "flat_usage",
-           "growth", "load", "main_model", "parse_models", "price", "tokens"]
+__all__ = ["TOKEN_FIELDS", "add_into", "bigger", "change", "columns", "cost_of", "dump",
+           "flat_usage", "growth", "ledger_columns", "load", "main_model", "parse_models",
+           "price", "tokens"]

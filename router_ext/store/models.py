@@ -146,3 +146,82 @@ class EventRollup(SQLModel, table=True):
     name: str = Field(primary_key=True, max_length=256)  # tool name or agent type
     detail: str = Field(primary_key=True, max_length=128)  # hook event type, or ""
     count: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class UsageLedger(SQLModel, table=True):
+    """Every change in counted usage, per session and model, at the time it happened.
+
+    Written by the sessions fold in the insert transaction, so the rows of a session always sum
+    to its `harness_sessions` usage. Reports and budgets read usage over time from here.
+    """
+
+    __tablename__ = "usage_ledger"
+    __table_args__ = (
+        Index("ix_usage_ledger_at", "at"),
+        Index("ix_usage_ledger_session_id", "session_id"),
+        Index("ix_usage_ledger_project_at", "project", "at"),
+        Index("ix_usage_ledger_loop_id_at", "loop_id", "at"),
+    )
+
+    id: int | None = Field(
+        default=None,
+        sa_column=Column(_ID_TYPE, primary_key=True, autoincrement=True),
+    )
+    at: int = Field(sa_column=Column(BigInteger, nullable=False))
+    session_id: str = Field(max_length=300)
+    source: str = Field(max_length=32)
+    project: str | None = Field(default=None, max_length=512)
+    loop_id: str | None = Field(default=None, max_length=256)
+    model: str = Field(max_length=256)
+    input_tokens: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    output_tokens: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    cache_read_tokens: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    cache_creation_tokens: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    cost_usd: float = 0.0
+
+
+class AlertRule(SQLModel, table=True):
+    """A rule the alert evaluator checks (router_ext/alerts/rules.py says what each field
+    means for each kind)."""
+
+    __tablename__ = "alert_rules"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=128, unique=True)
+    kind: str = Field(max_length=32)
+    threshold: float
+    period: str | None = Field(default=None, max_length=16)
+    scope: str = Field(default="all", max_length=16)
+    match: str = Field(default="*", max_length=256)
+    window_seconds: int | None = None
+    min_count: int | None = None
+    cooldown_seconds: int = 3600
+    stop_ralph: bool = False
+    webhooks: str | None = Field(default=None, sa_column=Column(Text))  # JSON list of URLs
+    enabled: bool = True
+    origin: str = Field(default="api", max_length=16)  # api | file
+    created_at: int = Field(sa_column=Column(BigInteger, nullable=False))
+    updated_at: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class AlertEpisode(SQLModel, table=True):
+    """One time a rule fired for a subject, until it resolved."""
+
+    __tablename__ = "alert_episodes"
+    __table_args__ = (
+        Index("ix_alert_episodes_status", "status"),
+        Index("ix_alert_episodes_rule_subject", "rule_id", "subject", "started_at"),
+        Index("ix_alert_episodes_started_at", "started_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    rule_id: int
+    rule_name: str = Field(max_length=128)
+    kind: str = Field(max_length=32)
+    subject: str = Field(max_length=512)
+    status: str = Field(default="firing", max_length=16)  # firing | resolved
+    value: float
+    threshold: float
+    message: str = Field(sa_column=Column(Text, nullable=False))
+    started_at: int = Field(sa_column=Column(BigInteger, nullable=False))
+    resolved_at: int | None = Field(default=None, sa_column=Column(BigInteger))

@@ -18,6 +18,7 @@ from router_ext.access import Access
 from router_ext.errors import RouterExtError
 from router_ext.runtime import ReadyCallback, RouterExt, running
 from router_ext.web import (
+    alerts,
     dashboard,
     dashboard_api,
     events,
@@ -27,6 +28,7 @@ from router_ext.web import (
     otlp,
     pai,
     ralph_control,
+    reports,
     stream_ws,
 )
 from router_ext.web.body import error_response
@@ -53,6 +55,8 @@ def build_routes(core: RouterExt) -> list[BaseRoute]:
     routes += dashboard_api.routes(core)
     routes += ralph_control.routes(core)
     routes += stream_ticket.routes(core)
+    routes += reports.routes(core)  # usage reports, the status line
+    routes += alerts.routes(core)  # alert rules and episodes
     routes += dashboard.routes(core)  # `/` and `/dashboard/`; keep last
     return routes
 
