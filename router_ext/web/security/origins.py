@@ -58,6 +58,11 @@ class OriginGuard:
                 return
         await self.app(scope, receive, send)
 
+    def _allow_setting(self, origin: str) -> str:
+        """The exact setting that would let `origin` in: the current list plus it."""
+        listed = [o for o in self.access.settings.cors_origins if o]
+        return "ROUTER_EXT_CORS_ORIGINS=" + ",".join([*listed, origin.rstrip("/")])
+
     def _what(self, scope: Scope) -> str:
         method = "WebSocket" if scope["type"] == "websocket" else scope["method"]
         return f"{method} {route_path(scope)} from {client_address(scope) or '?'}"
@@ -69,11 +74,13 @@ class OriginGuard:
             lowered = origin.rstrip("/").lower()
             if lowered in self.allowed or _netloc(lowered) == headers.get("host", "").lower():
                 return None
+            allow = self._allow_setting(origin)
             self.access.warn(f"origin:{lowered}", (
                 f"refused {self._what(scope)} with Origin {origin!r}: another origin; to allow "
-                f"a page there, add {origin!r} to ROUTER_EXT_CORS_ORIGINS"))
+                f"a page there, start the server with {allow}"))
             return "origin", Forbidden(
-                f"requests from origin {origin!r} are refused (ROUTER_EXT_CORS_ORIGINS)")
+                f"requests from origin {origin!r} are refused; the server allows them with "
+                f"{allow}")
         site = headers.get("sec-fetch-site", "").lower()
         if site in CROSS_SITE:
             self.access.warn(f"site:{route_path(scope)}", (
