@@ -1,12 +1,11 @@
 """The Claude Code command hook's work: read the hook JSON on stdin and report it to router-ext.
 
-Run through hooks/router_ext_hook.py (`python -S /abs/path/hooks/router_ext_hook.py
---source-app NAME [--server URL] [--gate]`). It always exits 0 and prints nothing, except as
-the PreToolUse gate, whose decision it prints. Every failure (bad stdin, server down or silent,
+Run through hooks/router_ext_hook.py (`python -S /abs/path/hooks/router_ext_hook.py --source-app
+NAME [--server URL] [--gate] [--add-chat]`). It always exits 0 and prints nothing, except as the
+PreToolUse gate, whose decision it prints. Every failure (bad stdin, server down or silent,
 unreadable transcript) ends in the spool or is ignored: a hook must never slow or break Claude
-Code. `-S` skips site-packages to start fast; only the standard library and harness's
-stdlib-only modules are imported on the fast path.
-"""
+Code. `-S` skips site-packages to start fast; only the standard library and harness's stdlib-only
+modules are imported on the fast path."""
 
 from __future__ import annotations
 
@@ -132,6 +131,25 @@ def add_usage(body: dict[str, Any], state_dir: str) -> None:
             body["model_name"] = usage["model"]
 
 
+def add_chat(body: dict[str, Any]) -> None:
+    """`--add-chat`: the session's transcript as `chat`, as the well-known dashboard's hook
+    sends it. A server that finds the event too large gets it again without the chat
+    (router_ext_client.client.without_chat), so the event itself is never lost."""
+    path = body["payload"].get("transcript_path")
+    chat: list[Any] = []
+    try:
+        with open(str(path or ""), encoding="utf-8", errors="replace") as f:
+            for line in f:
+                try:
+                    chat.append(loads(line))
+                except ValueError:
+                    continue  # a line being written when the hook ran
+    except OSError:
+        return
+    if chat:
+        body["chat"] = chat
+
+
 def _enable_site() -> None:
     # The retry path needs tenacity from site-packages, skipped at start-up by -S.
     if sys.flags.no_site:
@@ -179,6 +197,8 @@ def run(argv: list[str], stdin: Any, stdout: Any) -> None:
             client = Client(cfg.with_(deadline=DETACHED_DEADLINE,
                                       attempt_timeout=DETACHED_ATTEMPT))
         add_usage(body, os.path.join(cfg.spool_dir, "transcripts"))
+        if opts.get("add-chat"):
+            add_chat(body)
     if opts.get("gate") or os.environ.get("ROUTER_EXT_GATE") == "1":
         from hooks import gate
 

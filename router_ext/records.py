@@ -241,6 +241,13 @@ class StoredEvent:
         """The event's id (the stream cursor)."""
         return int(self.row["id"])
 
+    @property
+    def interim(self) -> bool:
+        """An update that another will follow: a HITL answer still on its way to the agent.
+        Clients of the well-known dashboard append every message, so they get only the last."""
+        status = self.row.get("human_in_the_loop_status") if self.kind == "update" else None
+        return isinstance(status, str) and '"delivery":"sending"' in status
+
     def json(self) -> str:
         """The /events JSON object, encoded."""
         if self._json is None:

@@ -54,6 +54,12 @@ class Settings:
                                 "`sqlite:///path` or `postgresql://...` (`--database-url`).")
     max_body_bytes: int = setting(MIB, "ROUTER_EXT_MAX_BODY_BYTES",
                                   "Largest accepted HTTP body or gRPC message.")
+    # Stop events sent with the whole transcript (`send_event.py --add-chat`) reach several MB
+    # in long sessions; such an event must not be lost to the general body limit.
+    max_event_bytes: int = setting(
+        32 * MIB, "ROUTER_EXT_MAX_EVENT_BYTES",
+        "Largest body of `POST /events` and `POST /api/events` (an event with its whole "
+        "transcript as `chat`) and of a HITL answer (it may echo the whole event).")
     token: str = setting("", "ROUTER_EXT_TOKEN",
                          "Bearer token for every role (ingest, read and admin); empty means none.")
     # A role with no token of its own and no `token` is open, which only a loopback bind

@@ -138,6 +138,25 @@ def http_request(host: str, port: int, method: str, path: str, body: bytes | Non
         sock.close()
 
 
+def without_chat(body: dict[str, Any]) -> bool:
+    """Drop a too-large event's `chat` (the transcript), saying so in its payload.
+
+    The event itself is worth more than the copy of the transcript it carried; the payload
+    keeps `router_ext_chat_dropped: {"bytes": N, "messages": M}`. False when there is no chat.
+    """
+    chat = body.pop("chat", None)
+    if chat is None:
+        return False
+    payload = body.get("payload")
+    note = {"bytes": len(dumps(chat).encode()),
+            "messages": len(chat) if isinstance(chat, list) else 0}
+    if isinstance(payload, dict):
+        payload["router_ext_chat_dropped"] = note
+    else:
+        body["router_ext_chat_dropped"] = note
+    return True
+
+
 class Client:
     """Sends events and harness metrics; spools what cannot be delivered in time."""
 
@@ -174,7 +193,12 @@ class Client:
             body.setdefault("spool_bytes", backlog)
         deadline = time.monotonic() + self.config.deadline
         try:
-            ack = self._deliver(kind, body, deadline)
+            try:
+                ack = self._deliver(kind, body, deadline)
+            except PermanentError as exc:
+                if exc.status != 413 or not without_chat(body):
+                    raise
+                ack = self._deliver(kind, body, deadline)  # the event, less its transcript
         except PermanentError as exc:
             self.spool.dead_letter(Entry(kind, body, time.time_ns() // 1_000_000),
                                    Refused(exc.status, exc.detail))

@@ -45,3 +45,15 @@ npm_install() {
   || npm_install "$CLAUDE_DIR" "@anthropic-ai/claude-code@$CLAUDE_VERSION"
 grep -qs "\"version\": \"$CCUSAGE_VERSION\"" "$CCUSAGE_DIR/node_modules/ccusage/package.json" \
   || npm_install "$CCUSAGE_DIR" "ccusage@$CCUSAGE_VERSION"
+
+# claude-mpm (its real hook handler is run against router-ext) pulls in FastAPI, MCP, Flask and
+# tree-sitter, which do not belong in the project's environment: it gets a venv of its own.
+MPM_VERSION="${CLAUDE_MPM_VERSION:-5.9.10}"
+MPM_DIR=".cache/claude-mpm"
+if [ ! -x "$MPM_DIR/bin/python" ] || ! "$MPM_DIR/bin/python" -c \
+    "import importlib.metadata as m, sys; sys.exit(m.version('claude-mpm') != '$MPM_VERSION')" \
+    2>/dev/null; then
+  echo "test-deps: installing claude-mpm==$MPM_VERSION into $MPM_DIR"
+  python3 -m venv "$MPM_DIR"
+  "$MPM_DIR/bin/pip" install -q "claude-mpm==$MPM_VERSION" >/dev/null
+fi

@@ -35,7 +35,7 @@ def jsonl(name: str) -> list[dict[str, Any]]:
 
 def mpm_body(session: str, subtype: str = "pre_tool", nested: bool = True) -> dict[str, Any]:
     event = {"type": "hook", "subtype": subtype, "timestamp": "2026-01-02T03:04:05.678Z",
-             "session_id": session, "source": "mpm-app",
+             "session_id": session, "source_app": "mpm-app", "source": "hook",
              "data": {"tool_name": "Read", "session_id": session}}
     return {"namespace": "hook", "event": "claude_event", "data": event} if nested else {
         "event": "claude_event", **event}
@@ -74,6 +74,14 @@ def test_mpm_nested_and_flat(nested: bool) -> None:
     assert (row["source_app"], row["session_id"], row["hook_event_type"]) == (
         "mpm-app", "s1", "PreToolUse")
     assert row["timestamp"] == 1_767_323_045_678 and row["tool_name"] == "Read"
+
+
+def test_mpm_source_is_where_in_mpm_not_the_app() -> None:
+    body = mpm_body("s1", nested=False)
+    del body["source_app"]
+    row = from_mpm(body, max_payload_bytes=LIMIT)
+    assert row["source_app"] == "claude-mpm"
+    assert json.loads(row["extra"])["mpm_source"] == "hook"
 
 
 def test_mpm_unknown_subtype_is_kept() -> None:

@@ -127,3 +127,30 @@ def test_missing_path_is_an_error(tmp_path: Path) -> None:
                           timeout=30)
     assert proc.returncode == 2 and "no such file" in proc.stderr
     assert shutil.which(sys.executable)
+
+
+def test_pai_capture_all_events_logs_import_idempotently(tmp_path: Path) -> None:
+    """Both layouts PAI has used: history/raw-outputs/ and MEMORY/raw-outputs/."""
+    lines = (DOC / "peers" / "pai-capture-all-events.jsonl").read_text().splitlines()
+    pai = tmp_path / "pai"
+    for layout, session in (("history", "pai-old"), ("MEMORY", "pai-new")):
+        folder = pai / layout / "raw-outputs" / "2026-03"
+        folder.mkdir(parents=True)
+        moved = [json.dumps({**json.loads(line), "session_id": session}) for line in lines]
+        (folder / "2026-03-14_all-events.jsonl").write_text("\n".join([*moved, "{cut"]) + "\n")
+    db = tmp_path / "db.sqlite"
+    report = run_import(str(pai), "--database-url", f"sqlite:///{db}")
+    assert report["pai_logs"] == 2 and report["stored"] == 4 and report["malformed_lines"] == 2
+    stored = rows(db, "SELECT source_app, session_id, hook_event_type, timestamp, payload "
+                      "FROM events ORDER BY session_id DESC, id")
+    assert {r["source_app"] for r in stored} == {"PAI"}
+    assert [(r["session_id"], r["hook_event_type"]) for r in stored] == [
+        ("pai-old", "PreToolUse"), ("pai-old", "Stop"), ("pai-new", "PreToolUse"),
+        ("pai-new", "Stop")]
+    first = json.loads(lines[0])
+    assert stored[0]["timestamp"] == first["timestamp"]
+    payload = json.loads(stored[0]["payload"])
+    assert payload["tool_input"] == first["payload"]["tool_input"]
+    assert payload["pai_local_time"] == first["timestamp_pst"]
+    assert run_import(str(pai), "--database-url", f"sqlite:///{db}")["stored"] == 0
+    assert len(rows(db, "SELECT id FROM events")) == 4

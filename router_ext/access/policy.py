@@ -26,6 +26,8 @@ OPEN_GET = frozenset({"", "/", "/health", "/dashboard"})
 # The Ralph loop reads its own stop flag with the credential it reports with.
 RALPH_CONTROL = re.compile(r"/api/ralph/[^/]+/control")
 SAFE_METHODS = frozenset({"GET", "HEAD"})
+# Socket.IO (claude-mpm): ingest or read lets a client in; its events check which it has.
+SOCKETIO_PREFIX = "/socket.io"
 
 GRPC_OPEN = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 GRPC_INGEST = (".IngestService/", "opentelemetry.proto.collector.")
@@ -34,6 +36,8 @@ GRPC_READ = (".StreamService/", ".QueryService/")
 
 def http_roles(method: str, path: str, *, websocket: bool = False) -> frozenset[str] | None:
     """The roles that may make this request (any one will do), or None when it is open."""
+    if is_socketio(path):
+        return None if method == "OPTIONS" else INGEST_OR_READ
     if websocket:
         return NEEDS_READ
     if method == "OPTIONS":
@@ -45,6 +49,11 @@ def http_roles(method: str, path: str, *, websocket: bool = False) -> frozenset[
     if path in INGEST_PATHS or OTLP_PATH.fullmatch(path):
         return NEEDS_INGEST
     return NEEDS_READ if path == TICKET_PATH else NEEDS_ADMIN
+
+
+def is_socketio(path: str) -> bool:
+    """True for Engine.IO requests (polling and the WebSocket upgrade) under /socket.io."""
+    return path == SOCKETIO_PREFIX or path.startswith(SOCKETIO_PREFIX + "/")
 
 
 def is_stream(method: str, path: str, *, websocket: bool = False) -> bool:

@@ -26,17 +26,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register the subcommand."""
     p = sub.add_parser("import", help="backfill transcripts and hook logs",
                        description="Import Claude Code transcript folders (~/.claude/projects) "
-                                   "and JSONL hook logs (logs/sessions/<uuid>/*.jsonl) into "
-                                   "events and sessions, and files written by `router-ext "
-                                   "export` (same event_uids, sessions restored). Importing "
-                                   "twice changes nothing.")
+                                   "JSONL hook logs (logs/sessions/<uuid>/*.jsonl), PAI's "
+                                   "capture-all-events logs (*_all-events.jsonl) and files "
+                                   "written by `router-ext export` (same event_uids, sessions "
+                                   "restored) into events and sessions. Importing twice "
+                                   "changes nothing.")
     p.add_argument("paths", nargs="+", type=Path, metavar="PATH",
                    help="files or folders to import")
     p.add_argument("--database-url", help="sqlite:///path or postgresql://... (DATABASE_URL)")
     p.add_argument("--url", help="send to a running server at this base URL instead")
     p.add_argument("--token", help="bearer token for --url (ROUTER_EXT_INGEST_TOKEN, else "
                                             "ROUTER_EXT_TOKEN)")
-    p.add_argument("--source-app", default="claude-code", help="source_app of imported events")
+    p.add_argument("--source-app", default="claude-code",
+                   help="source_app of imported events whose file names none")
     p.set_defaults(run=run)
 
 
@@ -116,7 +118,7 @@ def _send(args: argparse.Namespace, settings: Settings) -> dict[str, int]:
     if token:
         headers["authorization"] = f"Bearer {token}"
     for event in events(args.paths, report, settings.session_idle_seconds):
-        body = {"event_uid": event.event_uid, "source_app": args.source_app,
+        body = {"event_uid": event.event_uid, "source_app": event.source_app or args.source_app,
                 "session_id": event.session_id, "hook_event_type": event.hook_event_type,
                 "timestamp": event.timestamp, "payload": event.payload}
         request = urllib.request.Request(f"{args.url.rstrip('/')}/events", method="POST",

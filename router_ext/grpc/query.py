@@ -17,9 +17,10 @@ MAX_LIMIT = 1000
 
 
 def _limit(value: int, default: int) -> int:
-    if value < 0 or value > MAX_LIMIT:
+    """0 means the default; above the page cap is clamped, as on HTTP."""
+    if value < 0:
         raise InvalidInput(f"'limit' must be between 1 and {MAX_LIMIT}", field="limit")
-    return value or default
+    return min(value, MAX_LIMIT) or default
 
 
 class QueryServicer(query_pb2_grpc.QueryServiceServicer):

@@ -37,7 +37,12 @@ MPM_SUBTYPES = {
     "notification": "Notification",
     "pre_compact": "PreCompact",
     "assistant_response": "AssistantResponse",
+    # claude-mpm's report on its own hook run (which hook, how long): a type of its own,
+    # which the sessions fold skips (router_ext.sessions.apply.BOOKKEEPING_EVENTS).
+    "hook_execution": "hook_execution",
+    "execution": "hook_execution",
 }
+MPM_SOURCE_APP = "claude-mpm"
 QUESTION_PREVIEW = 500
 
 
@@ -142,16 +147,20 @@ def from_mpm(body: Any, *, max_payload_bytes: int) -> Row:
                        else MPM_SUBTYPES.get(subtype, subtype or kind))
     session = (event.get("session_id") or event.get("sessionId") or payload.get("session_id")
                or payload.get("sessionId"))
-    source = event.get("source_app") or event.get("source") or "claude-mpm"
+    # claude-mpm's `source` says which part of it sent the event (`hook`, `mpm_hook`), not
+    # which application: the row is claude-mpm's unless the sender names a source_app.
+    source = _name(event.get("source"), "source", required=False)
+    extra = {k: v for k, v in (("mpm_type", kind), ("mpm_subtype", subtype),
+                                ("mpm_source", source)) if v}
     return build_row(
-        source_app=_name(source, "source"),
+        source_app=_name(event.get("source_app") or MPM_SOURCE_APP, "source_app"),
         session_id=_name(session, "session_id"),
         hook_event_type=_name(hook_event_type, "subtype", limit=MAX_EVENT_TYPE),
         payload=payload,
         payload_text=payload_text_of(payload, max_payload_bytes, "data"),
         event_uid=_uid(event),
         timestamp=parse_timestamp(event.get("timestamp")),
-        extra={"mpm_type": kind, "mpm_subtype": subtype} if kind or subtype else None,
+        extra=extra or None,
     )
 
 

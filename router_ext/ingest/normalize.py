@@ -23,6 +23,8 @@ EVENT_FIELDS = frozenset({
     "model_name", "chat", "summary", "humanInTheLoop", "humanInTheLoopStatus", "host",
     "agent_id", "tool_name", "tool_use_id", "id",
 })
+# Fields of a flat body stored in columns of their own rather than in its payload.
+OWN_COLUMNS = frozenset({"chat", "humanInTheLoop", "humanInTheLoopStatus"})
 __all__ = ["MAX_EVENT_TYPE", "MAX_NAME", "MAX_UID", "build_row", "from_events_body",
            "from_proto", "now_ms", "parse_json_object", "parse_timestamp", "validate_hitl"]
 HITL_TYPES = ("permission", "question", "choice")
@@ -165,12 +167,16 @@ def from_events_body(body: Any, *, max_payload_bytes: int) -> Row:
     """The well-known dashboard's `POST /events` body (decoded by fields.parse_json)."""
     if not isinstance(body, dict):
         raise InvalidInput("the body must be a JSON object")
-    payload = body.get("payload")
+    flat = "payload" not in body
+    # A flat body (PAI's hook library sends no `payload`) is kept as sent as the payload, its
+    # ISO timestamp and `agent_type` included; the row gets the normalised values.
+    payload = {k: v for k, v in body.items() if k not in OWN_COLUMNS} if flat \
+        else body.get("payload")
     payload_text = payload_text_of(payload, max_payload_bytes)
     chat = body.get("chat")
     if chat is not None and not isinstance(chat, list):
         raise InvalidInput("'chat' must be a list of messages", field="chat")
-    extra = {k: v for k, v in body.items() if k not in EVENT_FIELDS}
+    extra = None if flat else {k: v for k, v in body.items() if k not in EVENT_FIELDS}
     return build_row(
         source_app=body.get("source_app"),  # type: ignore[arg-type]  # checked by build_row
         session_id=body.get("session_id"),  # type: ignore[arg-type]

@@ -30,6 +30,11 @@ OTLP_PREFIX = "claude_code."  # Claude Code's OpenTelemetry event names
 OTLP_META = "otlp"  # the payload key OTLP rows carry (router_ext.otlp.rows.META)
 
 
+# Events a tool sends about its own hooks (claude-mpm's `hook_execution`: which hook ran, how
+# long it took): stored and streamed, but not a step of the session, so folded nowhere.
+BOOKKEEPING_EVENTS = frozenset({"hook_execution"})
+
+
 @dataclass(frozen=True, slots=True)
 class Target:
     """Which session an event belongs to."""
@@ -63,7 +68,7 @@ def target(row: Row) -> Target | None:
     name = row["hook_event_type"]
     if name in HOOK_EVENTS:
         return Target(row["session_id"], "interactive", "hook")
-    if name in NON_SESSION_METRICS:
+    if name in NON_SESSION_METRICS or name in BOOKKEEPING_EVENTS:
         return None
     if name in TASK_EVENTS:
         body = payload_of(row)

@@ -12,7 +12,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute
+from starlette.routing import BaseRoute, Mount
 
 from router_ext.access import Access
 from router_ext.errors import RouterExtError
@@ -37,6 +37,7 @@ from router_ext.web.prometheus import routes as prometheus_routes
 from router_ext.web.security import AccessGuard, HostGuard, OriginGuard
 from router_ext.web.security import ticket as stream_ticket
 from router_ext.web.snapshot import routes as snapshot_routes
+from router_ext.web.socketio_mpm import MpmSocketIO
 
 
 def build_routes(core: RouterExt) -> list[BaseRoute]:
@@ -57,6 +58,7 @@ def build_routes(core: RouterExt) -> list[BaseRoute]:
     routes += stream_ticket.routes(core)
     routes += reports.routes(core)  # usage reports, the status line
     routes += alerts.routes(core)  # alert rules and episodes
+    routes.append(Mount("/socket.io", app=MpmSocketIO(core).app))  # claude-mpm's Socket.IO
     routes += dashboard.routes(core)  # `/` and `/dashboard/`; keep last
     return routes
 

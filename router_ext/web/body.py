@@ -2,30 +2,50 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
-from starlette.requests import HTTPConnection, Request
+from starlette.requests import ClientDisconnect, HTTPConnection, Request
 from starlette.responses import JSONResponse
 
 from router_ext.errors import InvalidInput, RouterExtError, TooLarge
 from router_ext.ingest import fields
 from router_ext.stream.bus import EventFilter
 
+# A client that sends its body in one go reads no answer before it has written everything:
+# closing the connection under it gives it a broken pipe instead of the 413. So the rest of a
+# too-large body is read and dropped first (the protocol's body timeout bounds how long), up to
+# this much; past it the connection is closed after the answer.
+MAX_DISCARD_BYTES = 1024 * 1024 * 1024
+
+
+async def _discard(chunks: AsyncIterator[bytes]) -> None:
+    dropped = 0
+    with contextlib.suppress(ClientDisconnect):
+        async for chunk in chunks:
+            dropped += len(chunk)
+            if dropped > MAX_DISCARD_BYTES:
+                return
+
 
 async def read_body(request: Request, limit: int) -> bytes:
-    """The raw body, refusing anything over `limit` bytes before reading it all."""
+    """The raw body; over `limit` bytes a 413, answered once the client has sent it all."""
     declared = request.headers.get("content-length")
-    if declared is not None:
-        if not (declared.isascii() and declared.isdigit()):
-            raise InvalidInput("Content-Length must be a number")
-        if int(declared) > limit:
-            raise TooLarge(f"the body is larger than the limit of {limit} bytes")
+    if declared is not None and not (declared.isascii() and declared.isdigit()):
+        raise InvalidInput("Content-Length must be a number")
+    too_large = TooLarge(f"the body is larger than the limit of {limit} bytes")
+    stream = request.stream()
+    if declared is not None and int(declared) > limit:
+        await _discard(stream)
+        raise too_large
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    async for chunk in stream:
         size += len(chunk)
         if size > limit:
-            raise TooLarge(f"the body is larger than the limit of {limit} bytes")
+            await _discard(stream)
+            raise too_large
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -48,6 +68,15 @@ def int_param(request: HTTPConnection, name: str, default: int | None, *, minimu
     """An integer query parameter under the field rules (400 naming it when bad)."""
     return fields.param_int(request.query_params.get(name), name, default, minimum=minimum,
                             maximum=maximum)
+
+
+def limit_param(request: HTTPConnection, default: int, cap: int, *, minimum: int = 1,
+                name: str = "limit") -> int:
+    """A page size: a bad value is a 400, but one above `cap` is clamped to it, not refused
+    (clients written for servers without a cap ask for thousands)."""
+    value = fields.param_int(request.query_params.get(name), name, default, minimum=minimum)
+    assert value is not None
+    return min(value, cap)
 
 
 def path_int(request: HTTPConnection, name: str, *, minimum: int = 0) -> int:

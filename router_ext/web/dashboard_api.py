@@ -21,7 +21,7 @@ from router_ext.ingest import fields
 from router_ext.read.daily_cache import DayCache
 from router_ext.records import to_api
 from router_ext.runtime import RouterExt
-from router_ext.web.body import int_param, list_param, text_param
+from router_ext.web.body import int_param, limit_param, list_param, text_param
 
 EVENT_FILTERS = ("source_app", "session_id", "hook_event_type")
 SESSION_FILTERS = ("source", "project", "label", "status")
@@ -82,7 +82,7 @@ def routes(core: RouterExt) -> list[Route]:
 
     async def sessions(request: Request) -> JSONResponse:
         filters = {name: text_param(request, name) for name in SESSION_FILTERS}
-        limit = int_param(request, "limit", 50, minimum=1, maximum=500) or 50
+        limit = limit_param(request, 50, 500)
         data = await reader.call(lambda: q.sessions_page(
             engine, filters=filters, q=_search(request), limit=limit,
             before=_cursor(request.query_params.get("before"))))
@@ -105,12 +105,12 @@ def routes(core: RouterExt) -> list[Route]:
         row = await reader.session(sid)
         keys = analytics_q.session_keys(row) if row is not None else [sid]
         after = int_param(request, "after_id", 0) or 0
-        limit = int_param(request, "limit", 500, minimum=1, maximum=2000) or 500
+        limit = limit_param(request, 500, 2000)
         return _json(await reader.call(analytics_q.timeline, engine, keys, after, limit))
 
     async def events(request: Request) -> JSONResponse:
         before = int_param(request, "before_id", None, minimum=1)
-        limit = int_param(request, "limit", 100, minimum=1, maximum=500) or 100
+        limit = limit_param(request, 100, 500)
         text = _search(request)
         start = before if before is not None else core.last_id + 1
         data = await reader.call(lambda: ev.search_events(
@@ -144,7 +144,7 @@ def routes(core: RouterExt) -> list[Route]:
         if state not in ("pending", "resolved"):
             raise InvalidInput("query parameter 'state' must be pending or resolved",
                                field="state")
-        limit = int_param(request, "limit", 100, minimum=1, maximum=500) or 100
+        limit = limit_param(request, 100, 500)
         before = int_param(request, "before_id", None, minimum=1)
         rows = await reader.call(lambda: ev.approvals(
             engine, pending=state == "pending", limit=limit, before_id=before))
@@ -157,7 +157,7 @@ def routes(core: RouterExt) -> list[Route]:
         return _json(data)
 
     async def ralph(request: Request) -> JSONResponse:
-        limit = int_param(request, "limit", 20, minimum=1, maximum=200) or 20
+        limit = limit_param(request, 20, 200)
         return _json({"loops": await reader.call(analytics_q.ralph_loops, engine, limit)})
 
     return [

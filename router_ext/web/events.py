@@ -21,6 +21,7 @@ from router_ext.web.answers import json_response, json_text_response, store_and_
 from router_ext.web.body import (
     DEFAULT_LIMIT,
     int_param,
+    limit_param,
     path_int,
     read_json,
     request_filter,
@@ -29,7 +30,7 @@ from router_ext.web.body import (
 
 def routes(core: RouterExt) -> list[Route]:
     """The /events routes."""
-    limit_body = core.settings.max_body_bytes
+    limit_body = core.settings.max_event_bytes
 
     async def post_event(request: Request) -> Response:
         try:
@@ -41,11 +42,11 @@ def routes(core: RouterExt) -> list[Route]:
         return await store_and_answer(core, row)
 
     async def recent(request: Request) -> Response:
-        limit = int_param(request, "limit", DEFAULT_LIMIT, minimum=1, maximum=MAX_PAGE)
+        limit = limit_param(request, DEFAULT_LIMIT, MAX_PAGE)
         offset = int_param(request, "offset", 0, maximum=10_000_000)
         before_id = int_param(request, "before_id", None)
         after_id = int_param(request, "after_id", None)
-        assert limit is not None and offset is not None
+        assert offset is not None
         flt = request_filter(request)
         if after_id is not None and before_id is None and not offset:
             # A forward cursor: the next page after what the client has, oldest first.

@@ -5,7 +5,8 @@ Body: `{"response": "..."}` (question), `{"permission": true|false}` (permission
 event (its `humanInTheLoopStatus` says who answered, when, with which credential from which
 address (`respondedVia`), and whether delivery to the agent succeeded); 400 naming the field
 for a bad answer, 404 for an unknown id, 409 when the request was already answered or timed
-out.
+out. The stock UI echoes the whole event as `hookEvent`, so an answer may be as large as an
+event (ROUTER_EXT_MAX_EVENT_BYTES); only the answer fields are read.
 """
 
 from __future__ import annotations
@@ -20,13 +21,11 @@ from router_ext.runtime import RouterExt
 from router_ext.web.body import path_int, read_json
 from router_ext.web.security import CREDENTIAL_KEY
 
-MAX_RESPOND_BYTES = 256 * 1024
-
 
 def routes(core: RouterExt) -> list[Route]:
     """The respond route."""
     service = core.hitl
-    limit = min(core.settings.max_body_bytes, MAX_RESPOND_BYTES)
+    limit = core.settings.max_event_bytes
 
     async def respond(request: Request) -> Response:
         event_id = path_int(request, "event_id")

@@ -14,7 +14,7 @@ from router_ext.metrics.labels import METRIC_EVENTS
 from router_ext.read.metrics_harness import harness_stats, recent_metrics
 from router_ext.runtime import RouterExt
 from router_ext.store.writer import Ack
-from router_ext.web.body import int_param, list_param, read_json
+from router_ext.web.body import int_param, limit_param, list_param, read_json
 
 MAX_BATCH = 1000
 
@@ -44,7 +44,7 @@ def routes(core: RouterExt) -> list[BaseRoute]:
         return _list_answer(acks)
 
     async def recent(request: Request) -> JSONResponse:
-        limit = int_param(request, "limit", 100, minimum=1, maximum=1000) or 100
+        limit = limit_param(request, 100, 1000)
         since = int_param(request, "since", 0) or 0
         sources = list_param(request, "source")
         names = list_param(request, "event") or sorted(METRIC_EVENTS)

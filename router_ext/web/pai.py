@@ -23,7 +23,7 @@ from router_ext.read.reader import MAX_PAGE
 from router_ext.runtime import RouterExt
 from router_ext.stream.bus import EventFilter
 from router_ext.web.answers import store_and_answer
-from router_ext.web.body import int_param, list_param, read_json
+from router_ext.web.body import int_param, limit_param, list_param, read_json
 from router_ext.web.sse import resume_id, stream_response
 
 
@@ -31,7 +31,7 @@ def routes(core: RouterExt) -> list[Route]:
     """The PAI routes."""
     queries = PaiQueries(core.reader)
     call = core.reader.call
-    limit_body = core.settings.max_body_bytes
+    limit_body = core.settings.max_event_bytes
 
     async def post_event(request: Request) -> Response:
         try:
@@ -43,12 +43,12 @@ def routes(core: RouterExt) -> list[Route]:
         return await store_and_answer(core, row)
 
     async def sessions(request: Request) -> Response:
-        limit = int_param(request, "limit", 100, minimum=1, maximum=MAX_PAGE)
+        limit = limit_param(request, 100, MAX_PAGE)
         return JSONResponse(await call(queries.sessions, limit))
 
     async def session(request: Request) -> Response:
         session_id = fields.required_identifier(request.path_params["session_id"], "session_id")
-        limit = int_param(request, "limit", 500, minimum=1, maximum=MAX_PAGE)
+        limit = limit_param(request, 500, MAX_PAGE)
         found = await call(queries.session, session_id, limit)
         if found is None:
             raise NotFound(f"no events for session {session_id!r}", field="session_id")

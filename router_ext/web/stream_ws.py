@@ -1,8 +1,10 @@
 """WS /stream: the dashboard's live feed, without its silent losses.
 
-On connect: `{"type": "initial", "data": [newest events, oldest first]}`; then one
-`{"type": "event", "data": {...}}` per committed event, and the same message again, with the same
-id, whenever an event changes (a HITL answer or timeout). `{"type": "heartbeat", "last_id": N}`
+On connect: `{"type": "initial", "data": [newest events, oldest first]}`; then one `{"type":
+"event", "data": {...}}` per committed event, and the same message again, with the same id,
+whenever an event changes (a HITL answer or timeout): one message per answer, its final state, as
+the stock UI expects (it appends every message). `updates=all` also sends the intermediate state
+of an answer still being delivered (`delivery: "sending"`). `{"type": "heartbeat", "last_id": N}`
 keeps idle connections alive. Query parameters: `source_app`, `session_id`, `hook_event_type`
 (repeated or comma-separated), `limit` (size of the initial page, default 300) and `after_id`
 (resume: the initial page is empty and everything after that id is sent as events).
@@ -20,13 +22,19 @@ import contextlib
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from router_ext.errors import RouterExtError
+from router_ext.errors import InvalidInput, RouterExtError
 from router_ext.read.reader import MAX_PAGE
 from router_ext.records import to_api_json
 from router_ext.runtime import RouterExt
 from router_ext.stream.bus import BusClosed, SubscriberBehind
 from router_ext.stream.live import Heartbeat, follow
-from router_ext.web.body import DEFAULT_LIMIT, int_param, request_filter
+from router_ext.web.body import (
+    DEFAULT_LIMIT,
+    int_param,
+    limit_param,
+    request_filter,
+    text_param,
+)
 
 CLOSE_BEHIND = 4000
 CLOSE_RESTART = 1012
@@ -55,10 +63,19 @@ def event_message(event_json: str) -> str:
     return '{"type":"event","data":' + event_json + "}"
 
 
+def _updates_param(ws: WebSocket) -> bool:
+    """True for `updates=all` (every state of an answer), False for the default `final`."""
+    value = text_param(ws, "updates", "final")
+    if value not in ("final", "all"):
+        raise InvalidInput("'updates' must be 'final' or 'all'", field="updates")
+    return value == "all"
+
+
 async def _pump(core: RouterExt, ws: WebSocket) -> None:
     flt = request_filter(ws)
-    limit = int_param(ws, "limit", DEFAULT_LIMIT, minimum=0, maximum=MAX_PAGE)
+    limit = limit_param(ws, DEFAULT_LIMIT, MAX_PAGE, minimum=0)
     after_id = int_param(ws, "after_id", None)
+    every_update = _updates_param(ws)
     if after_id is None:
         cursor = core.last_id  # taken before the query, so nothing committed after it is missed
         rows = await core.reader.recent(flt, limit) if limit else []
@@ -75,7 +92,7 @@ async def _pump(core: RouterExt, ws: WebSocket) -> None:
         async for item in events:
             if isinstance(item, Heartbeat):
                 await _send(ws, f'{{"type":"heartbeat","last_id":{item.last_id}}}', sent)
-            else:
+            elif every_update or not item.interim:
                 await _send(ws, event_message(item.json()), sent)
                 if item.kind == "event":
                     sent = item.id

@@ -1,4 +1,5 @@
-"""Backfill: Claude Code transcript folders and JSONL hook logs into events and sessions.
+"""Backfill: Claude Code transcript folders, JSONL hook logs and PAI's capture-all-events logs
+into events and sessions.
 
 :func:`discover` walks the given paths; :func:`import_paths` stores what it finds through a
 core's writer, in batches, so the sessions fold runs exactly as for live events. Uids come from
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from router_ext.errors import InvalidInput, RouterExtError
 from router_ext.ingest.backfill.hooklogs import hook_log_events, is_hook_log
+from router_ext.ingest.backfill.pai_logs import is_pai_log, pai_log_events
 from router_ext.ingest.backfill.transcripts import ImportedEvent, transcript_events
 from router_ext.ingest.normalize import build_row
 
@@ -32,6 +34,7 @@ class ImportReport:
 
     transcripts: int = 0
     hook_logs: int = 0
+    pai_logs: int = 0
     events: int = 0
     stored: int = 0
     duplicates: int = 0
@@ -42,16 +45,19 @@ class ImportReport:
     def as_dict(self) -> dict[str, int]:
         """Numbers for printing."""
         return {"transcripts": self.transcripts, "hook_logs": self.hook_logs,
+                "pai_logs": self.pai_logs,
                 "events": self.events, "stored": self.stored, "duplicates": self.duplicates,
                 "sessions": len(self.sessions), **self.counters}
 
 
 def discover(paths: Iterable[Path]) -> Iterator[tuple[str, Path]]:
-    """("transcript" | "hooklog", file) for every importable file under the paths."""
+    """("transcript" | "hooklog" | "pai", file) for every importable file under the paths."""
     for root in paths:
         files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
         for path in files:
-            if is_hook_log(path):
+            if is_pai_log(path):
+                yield "pai", path
+            elif is_hook_log(path):
                 yield "hooklog", path
             elif path.suffix == ".jsonl" and "subagents" not in path.parts:
                 yield "transcript", path  # subagent files are read with their session
@@ -65,6 +71,9 @@ def events(paths: Iterable[Path], report: ImportReport,
         if kind == "hooklog":
             report.hook_logs += 1
             yield from hook_log_events(path, report.counters)
+        elif kind == "pai":
+            report.pai_logs += 1
+            yield from pai_log_events(path, report.counters)
         else:
             report.transcripts += 1
             yield from transcript_events(path, finished_before_ms=finished_before,
@@ -79,7 +88,8 @@ async def import_paths(core: RouterExt, paths: Iterable[Path], *,
     for event in events(paths, report, core.settings.session_idle_seconds):
         report.events += 1
         try:  # the same field rules as every other input; a refused event is counted, skipped
-            row = build_row(source_app=source_app, session_id=event.session_id,
+            row = build_row(source_app=event.source_app or source_app,
+                            session_id=event.session_id,
                             hook_event_type=event.hook_event_type, payload=event.payload,
                             event_uid=event.event_uid, timestamp=event.timestamp)
         except InvalidInput as exc:

@@ -30,7 +30,8 @@ def is_hook_log(path: Path) -> bool:
     return path.suffix in (".jsonl", ".json") and path.stem in HOOK_FILES
 
 
-def _records(path: Path, stats: dict[str, int]) -> Iterator[tuple[int, bytes, Any]]:
+def records(path: Path, stats: dict[str, int]) -> Iterator[tuple[int, bytes, Any]]:
+    """(line number, raw line, decoded value) for each readable line; bad ones are counted."""
     data = path.read_bytes()
     if path.suffix == ".json" and data.lstrip().startswith(b"["):
         try:
@@ -50,7 +51,8 @@ def _records(path: Path, stats: dict[str, int]) -> Iterator[tuple[int, bytes, An
             stats["malformed_lines"] = stats.get("malformed_lines", 0) + 1
 
 
-def _timestamp(item: dict[str, Any], fallback: int) -> int:
+def timestamp_of(item: dict[str, Any], fallback: int) -> int:
+    """The item's `timestamp` (s, ms or ISO) as Unix ms, else `fallback`."""
     value = item.get("timestamp")
     if isinstance(value, int | float) and not isinstance(value, bool):
         return int(value * 1000) if value < 10_000_000_000 else int(value)
@@ -61,7 +63,7 @@ def hook_log_events(path: Path, stats: dict[str, int]) -> Iterator[ImportedEvent
     """Events for one hook log file; the session is the payload's, else the folder name."""
     folder_session = path.parent.name
     fallback = int(os.path.getmtime(path) * 1000)
-    for n, raw, item in _records(path, stats):
+    for n, raw, item in records(path, stats):
         if not isinstance(item, dict):
             stats["malformed_lines"] = stats.get("malformed_lines", 0) + 1
             continue
@@ -70,6 +72,6 @@ def hook_log_events(path: Path, stats: dict[str, int]) -> Iterator[ImportedEvent
         session = item.get("session_id")
         session = session if isinstance(session, str) and session else folder_session
         # Lines without their own time keep file order by a millisecond each.
-        ts = _timestamp(item, fallback + n)
+        ts = timestamp_of(item, fallback + n)
         yield ImportedEvent(uid("hooklog", raw.decode("utf-8", "replace")), session, name, ts,
                             item)

@@ -55,6 +55,7 @@ class ImportedEvent:
     hook_event_type: str
     timestamp: int
     payload: dict[str, Any]
+    source_app: str | None = None  # what the file names, else the import's --source-app
 
 
 @dataclass

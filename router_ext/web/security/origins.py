@@ -22,7 +22,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from router_ext.access import Access
-from router_ext.access.policy import OTLP_PATH, is_stream
+from router_ext.access.policy import OTLP_PATH, is_socketio, is_stream
 from router_ext.errors import Forbidden, NotJson, RouterExtError
 from router_ext.web.security.refuse import client_address, refuse, route_path
 
@@ -51,7 +51,8 @@ class OriginGuard:
                 kind == "http" and is_stream(scope["method"], route_path(scope))):
             headers = Headers(scope=scope)
             problem = self._origin_problem(scope, headers)
-            if problem is None and unsafe:
+            # Engine.IO polls with text/plain posts; its origin is checked all the same.
+            if problem is None and unsafe and not is_socketio(route_path(scope)):
                 problem = self._type_problem(scope, headers)
             if problem is not None:
                 reason, exc = problem
@@ -59,6 +60,11 @@ class OriginGuard:
                 await refuse(scope, receive, send, exc)
                 return
         await self.app(scope, receive, send)
+
+    def _allow_setting(self, origin: str) -> str:
+        """The exact setting that would let `origin` in: the current list plus it."""
+        listed = [o for o in self.access.settings.cors_origins if o]
+        return "ROUTER_EXT_CORS_ORIGINS=" + ",".join([*listed, origin.rstrip("/")])
 
     def _what(self, scope: Scope) -> str:
         method = "WebSocket" if scope["type"] == "websocket" else scope["method"]
@@ -71,11 +77,13 @@ class OriginGuard:
             lowered = origin.rstrip("/").lower()
             if lowered in self.allowed or _netloc(lowered) == headers.get("host", "").lower():
                 return None
+            allow = self._allow_setting(origin)
             self.access.warn(f"origin:{lowered}", (
                 f"refused {self._what(scope)} with Origin {origin!r}: another origin; to allow "
-                f"a page there, add {origin!r} to ROUTER_EXT_CORS_ORIGINS"))
+                f"a page there, start the server with {allow}"))
             return "origin", Forbidden(
-                f"requests from origin {origin!r} are refused (ROUTER_EXT_CORS_ORIGINS)")
+                f"requests from origin {origin!r} are refused; the server allows them with "
+                f"{allow}")
         site = headers.get("sec-fetch-site", "").lower()
         if site in CROSS_SITE:
             self.access.warn(f"site:{route_path(scope)}", (
