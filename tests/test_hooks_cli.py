@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from router_ext.commands.hooks import COMMAND_ONLY, EVENTS
+from router_ext.commands.hook_entries import COMMAND_ONLY, EVENTS
 from tests.support import ROOT, ServerProcess
 
 USER_HOOK = {"type": "command", "command": "/usr/local/bin/my-own-hook", "timeout": 7}
