@@ -124,7 +124,10 @@ class RouterExt:
 
     @property
     def last_id(self) -> int:
-        """The newest committed event id."""
+        """The newest committed event id this process knows of: its own commits, and on
+        PostgreSQL also every other replica's that it has published to its streams."""
+        if self.sequencer is not None:
+            return max(self.writer.last_id, self.sequencer.upto)
         return self.writer.last_id
 
     async def start(self) -> None:

@@ -158,5 +158,9 @@ def test_replicas_fan_out_live_events_to_each_other(pg_url: str, pg: ServerProce
                 call.cancel()
                 # Every event from both replicas, once, in id order, on each replica.
                 assert seen == sorted(acked)
+            # Each replica's /health counts the other's commits too, once it has streamed them.
+            for server in (pg, other):
+                health = httpx.get(f"{server.url}/health", timeout=5).json()
+                assert health["last_event_id"] == max(acked)
     finally:
         other.stop()
