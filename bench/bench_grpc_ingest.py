@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import threading
 import time
 from typing import Any
 
@@ -20,6 +19,7 @@ import httpx
 from common import (
     batch_bytes,
     bench_server,
+    call_in_threads,
     cpu_seconds,
     event,
     header,
@@ -42,33 +42,12 @@ def _batch_client(target: str, index: int, batches: int, batch_size: int, inflig
     payload = payload_json()
     requests = [batch_bytes((index * batches + b) * batch_size, batch_size, payload)
                 for b in range(batches)]
-    latencies: list[float] = []
-    acked = 0
-    lock = threading.Lock()
     with grpc.insecure_channel(target, options=[("grpc.max_send_message_length", 64 << 20)]) as ch:
         call = ch.unary_unary(BATCH_METHOD, request_serializer=None,
                               response_deserializer=ingest_pb2.PublishBatchResponse.FromString)
         grpc.channel_ready_future(ch).result(timeout=10)
-
-        def worker(mine: list[bytes]) -> None:
-            nonlocal acked
-            for body in mine:
-                t0 = time.perf_counter()
-                response = call(body, timeout=60)
-                took = time.perf_counter() - t0
-                with lock:
-                    latencies.append(took)
-                    acked += len(response.acks)
-
-        threads = [threading.Thread(target=worker, args=(requests[i::inflight],))
-                   for i in range(inflight)]
-        start.wait()
-        t0 = time.perf_counter()
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        results.put((acked, t0, time.perf_counter(), latencies))
+        results.put(call_in_threads(call, requests, inflight, start,
+                                    lambda response: len(response.acks), timeout=60))
 
 
 def _stream_client(target: str, index: int, count: int, start: Any, results: Any) -> None:

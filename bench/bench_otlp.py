@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import threading
 import time
 from typing import Any
 
@@ -23,6 +22,7 @@ from common import (
     ROOT,
     batch_bytes,
     bench_server,
+    call_in_threads,
     cpu_seconds,
     header,
     payload_json,
@@ -106,31 +106,10 @@ def _client(target: str, index: int, mode: str, batches: int, batch_size: int, i
         def stored(response: Any) -> int:
             return len(response.acks)
 
-    latencies: list[float] = []
-    acked = 0
-    lock = threading.Lock()
     with grpc.insecure_channel(target, options=[("grpc.max_send_message_length", 64 << 20)]) as ch:
         call = ch.unary_unary(method, request_serializer=None, response_deserializer=parse)
         grpc.channel_ready_future(ch).result(timeout=10)
-
-        def worker(mine: list[bytes]) -> None:
-            nonlocal acked
-            for body in mine:
-                t0 = time.perf_counter()
-                response = call(body, timeout=120)
-                with lock:
-                    latencies.append(time.perf_counter() - t0)
-                    acked += stored(response)
-
-        threads = [threading.Thread(target=worker, args=(bodies[i::inflight],))
-                   for i in range(inflight)]
-        start.wait()
-        t0 = time.perf_counter()
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        results.put((acked, t0, time.perf_counter(), latencies))
+        results.put(call_in_threads(call, bodies, inflight, start, stored, timeout=120))
 
 
 def phase(server: Any, mode: str, records: int, clients: int, batch_size: int,

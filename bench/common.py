@@ -11,6 +11,8 @@ import multiprocessing as mp
 import os
 import sys
 import tempfile
+import threading
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -116,6 +118,38 @@ def run_clients(fn: Any, args_per_client: Sequence[tuple[Any, ...]],
     for p in procs:
         p.join()
     return outs
+
+
+def call_in_threads(call: Any, bodies: Sequence[Any], inflight: int, start: Any,
+                    stored: Any, timeout: float) -> tuple[int, float, float, list[float]]:
+    """Send `bodies` through the unary `call` from `inflight` threads, released by `start`.
+
+    Returns (events stored, start time, end time, per-call latencies); `stored(response)`
+    counts what one response stored.
+    """
+    latencies: list[float] = []
+    acked = 0
+    lock = threading.Lock()
+
+    def worker(mine: Sequence[Any]) -> None:
+        nonlocal acked
+        for body in mine:
+            t0 = time.perf_counter()
+            response = call(body, timeout=timeout)
+            took = time.perf_counter() - t0
+            with lock:
+                latencies.append(took)
+                acked += stored(response)
+
+    threads = [threading.Thread(target=worker, args=(bodies[i::inflight],))
+               for i in range(inflight)]
+    start.wait()
+    began = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return acked, began, time.perf_counter(), latencies
 
 
 def header(title: str) -> None:
