@@ -200,31 +200,38 @@ class FoldNotes:
     counters: dict[str, float] = field(default_factory=dict)
     # Growth per (user, project): cost_usd, tokens, sessions, tool_failures.
     attributed: dict[tuple[str, str], dict[str, float]] = field(default_factory=dict)
+    # Each session's change in counted usage, per model, signed (a Ralph task adopting the
+    # session it ran moves that usage from one to the other): the usage_ledger rows.
+    increments: list[dict[str, Any]] = field(default_factory=list)
 
     @staticmethod
     def merged(first: FoldNotes | None, second: FoldNotes | None) -> FoldNotes | None:
         """Both notes as one (a batch committed in parts); None when neither has any."""
         if first is None or second is None:
             return first or second
-        usage = {model: dict(fields) for model, fields in first.usage.items()}
-        for model, fields in second.usage.items():
-            into = usage.setdefault(model, {})
-            for name, value in fields.items():
-                into[name] = (into.get(name) or 0) + (value or 0)
-        counters = dict(first.counters)
-        for name, value in second.counters.items():
-            counters[name] = counters.get(name, 0) + value
-        attributed = {key: dict(values) for key, values in first.attributed.items()}
-        for key, values in second.attributed.items():
-            into = attributed.setdefault(key, {})
-            for name, value in values.items():
-                into[name] = into.get(name, 0) + value
-        return FoldNotes({**first.sessions, **second.sessions}, usage,
-                         first.unpriced + second.unpriced, counters, attributed,
+        return FoldNotes({**first.sessions, **second.sessions},
+                         _sum_by_key(first.usage, second.usage),
+                         first.unpriced + second.unpriced,
+                         _sum(first.counters, second.counters),
+                         _sum_by_key(first.attributed, second.attributed),
                          first.increments + second.increments)
-    # Each session's change in counted usage, per model, signed (a Ralph task adopting the
-    # session it ran moves that usage from one to the other): the usage_ledger rows.
-    increments: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _sum(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
+    """Two maps of numbers added key by key (a missing or null value counts 0)."""
+    out = dict(first)
+    for name, value in second.items():
+        out[name] = (out.get(name) or 0) + (value or 0)
+    return out
+
+
+def _sum_by_key(first: dict[Any, dict[str, Any]], second: dict[Any, dict[str, Any]]
+                ) -> dict[Any, dict[str, Any]]:
+    """Two maps of number maps (per model, per user and project) added key by key."""
+    out = dict(first)
+    for key, values in second.items():
+        out[key] = _sum(out.get(key, {}), values)
+    return out
 
 
 @dataclass(slots=True)

@@ -13,7 +13,7 @@ from sqlalchemy import Connection, Engine, text
 from router_ext.errors import InvalidInput, Unstorable
 from router_ext.ingest.metric_body import from_metric_dict
 from router_ext.ingest.normalize import from_events_body
-from router_ext.records import Row, SessionNote
+from router_ext.records import FoldNotes, Row, SessionNote
 from router_ext.sessions.fold import SessionFold
 from router_ext.sessions.pricing import PriceTable
 from router_ext.store.writer import Committed, Writer
@@ -360,3 +360,22 @@ async def test_a_strange_payload_fails_neither_its_batch_nor_its_neighbours(
     assert query("SELECT count(*) AS n FROM events") == [{"n": stored}]
     assert query("SELECT prompts_count FROM harness_sessions WHERE id = 'innocent'") == [
         {"prompts_count": 1}]
+
+
+def test_notes_of_a_batch_committed_in_parts_add_up() -> None:
+    first = FoldNotes({"a": SessionNote("interactive", started=True)},
+                      {SONNET: {"input_tokens": 10, "cost_usd": 0.5}}, ["m1"],
+                      {"lines_added": 3}, {("u", "p"): {"cost_usd": 1.0}}, [{"row": 1}])
+    second = FoldNotes({"b": SessionNote("ralph")},
+                       {SONNET: {"input_tokens": 5, "cost_usd": None}, "other": {"x": 1}},
+                       ["m2"], {"lines_added": 2, "commits_count": 1},
+                       {("u", "p"): {"cost_usd": 2.0, "sessions": 1}}, [{"row": 2}])
+    both = FoldNotes.merged(first, second)
+    assert both is not None
+    assert set(both.sessions) == {"a", "b"} and both.unpriced == ["m1", "m2"]
+    assert both.usage == {SONNET: {"input_tokens": 15, "cost_usd": 0.5}, "other": {"x": 1}}
+    assert both.counters == {"lines_added": 5, "commits_count": 1}
+    assert both.attributed == {("u", "p"): {"cost_usd": 3.0, "sessions": 1}}
+    assert both.increments == [{"row": 1}, {"row": 2}]
+    assert first.usage == {SONNET: {"input_tokens": 10, "cost_usd": 0.5}}  # inputs untouched
+    assert FoldNotes.merged(None, second) is second and FoldNotes.merged(None, None) is None
