@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import socket
 import time
 from pathlib import Path
@@ -93,7 +94,8 @@ def main() -> None:
                   f"p95={percentile(took, 95) * 1000:6.2f} ms  "
                   f"p99={percentile(took, 99) * 1000:6.2f} ms  {size / 1024:7.1f} KiB", flush=True)
         rss, peak = rss_mb(server.proc.pid)
-        print(f"server RSS={rss:.0f} MB (peak {peak:.0f})", flush=True)
+        print(f"server RSS={rss:.0f} MB (peak {peak:.0f})  "
+              f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
     finally:
         server.stop()
 

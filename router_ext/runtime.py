@@ -30,7 +30,8 @@ from router_ext.metrics.harness import HarnessMetrics
 from router_ext.metrics.ingest import IngestMetrics
 from router_ext.metrics.labels import Capped, event_type
 from router_ext.metrics.telemetry import TelemetryMetrics
-from router_ext.read.reader import Reader
+from router_ext.read.reader import MAX_PAGE, Reader
+from router_ext.read.recent import RecentEvents
 from router_ext.read.snapshot import SnapshotHub
 from router_ext.records import Row
 from router_ext.reports.ledger import WithLedger
@@ -106,6 +107,9 @@ class RouterExt:
             self.writer.listeners.append(self.sequencer.on_commit)
         else:
             self.writer.listeners.append(self._publish)
+        # The newest pages of /events/recent, kept as JSON (SQLite: this process sees every write).
+        self.recent = RecentEvents.wired(self.reader, self.writer, MAX_PAGE,
+                                         enabled=self.settings.backend == "sqlite")
         self.writer.listeners.append(self.harness.on_commit)  # Prometheus catalog
         self.writer.listeners.append(self.telemetry.on_commit)  # OTLP counts, attribution
         self.writer.listeners.append(self.hitl.on_commit)  # arm timeouts of new requests

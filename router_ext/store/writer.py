@@ -86,6 +86,10 @@ class Writer:
         # Set by the composition root (router_ext.runtime), which also orders the listeners.
         self.in_transaction: BatchHook | None = None
         self.listeners: list[CommitListener] = []
+        # Told after every Writer.run transaction commits, before its updates are announced:
+        # such a write may change or delete stored events without naming them (retention, an
+        # import), so a copy of stored rows kept after commit cannot trust itself past one.
+        self.op_listeners: list[Callable[[], None]] = []
         self.last_id = 0
         self.batches_committed = 0
 
@@ -189,6 +193,8 @@ class Writer:
             if not op.future.done():
                 op.future.set_exception(exc)
             return
+        for told in self.op_listeners:
+            told()
         if not op.future.done():
             op.future.set_result(result)
         self._announce(Committed([StoredEvent(row, "update") for row in updated]))

@@ -17,6 +17,7 @@ from router_ext.ingest.normalize import from_events_body
 from router_ext.read.reader import MAX_PAGE
 from router_ext.records import to_api_json
 from router_ext.runtime import RouterExt
+from router_ext.stream.bus import EventFilter
 from router_ext.web.answers import json_response, json_text_response, store_and_answer
 from router_ext.web.body import (
     DEFAULT_LIMIT,
@@ -31,6 +32,14 @@ from router_ext.web.body import (
 def routes(core: RouterExt) -> list[Route]:
     """The /events routes."""
     limit_body = core.settings.max_event_bytes
+    ring = core.recent
+
+    async def _from_memory(flt: EventFilter, limit: int) -> bytes | None:
+        if not ring.enabled:
+            return None
+        if not ring.warm:
+            await ring.refill()
+        return ring.page(flt, limit)
 
     async def post_event(request: Request) -> Response:
         try:
@@ -48,6 +57,10 @@ def routes(core: RouterExt) -> list[Route]:
         after_id = int_param(request, "after_id", None)
         assert offset is not None
         flt = request_filter(request)
+        if not offset and before_id is None and after_id is None:
+            page = await _from_memory(flt, limit)
+            if page is not None:
+                return Response(page, media_type="application/json")
         if after_id is not None and before_id is None and not offset:
             # A forward cursor: the next page after what the client has, oldest first.
             rows = await core.reader.events_after(after_id, flt, limit)
