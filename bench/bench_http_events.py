@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import time
 from typing import Any
 
@@ -19,6 +20,7 @@ import httpx
 from common import (
     bench_server,
     bench_uid,
+    cpu_seconds,
     header,
     payload_json,
     percentile,
@@ -98,14 +100,18 @@ def drive(host: str, port: int, events: int, connections: int,
 def run(events: int, connections: int, procs: int) -> None:
     """Drive one server and print the numbers."""
     with bench_server() as server:
+        cpu0 = cpu_seconds(server.proc.pid)
         ok, failed, elapsed, lat = drive(server.host, server.http_port, events, connections,
                                          procs)
+        cpu = cpu_seconds(server.proc.pid) - cpu0
         rss, peak = rss_mb(server.proc.pid)
         stored = httpx.get(f"{server.url}/health", timeout=10).json()["last_event_id"]
     print(f"POST /events  {ok:>7} ok {failed} failed  {ok / elapsed:>8,.0f} events/s  "
           f"connections={connections} client procs={procs}  "
           f"p50={percentile(lat, 50) * 1000:.1f} ms p99={percentile(lat, 99) * 1000:.1f} ms  "
-          f"stored={stored}  server RSS={rss:.0f} MB (peak {peak:.0f})", flush=True)
+          f"stored={stored}  server CPU={cpu / max(ok, 1) * 1e6:.0f} us/event  "
+          f"server RSS={rss:.0f} MB (peak {peak:.0f})  "
+          f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
 
 
 def main() -> None:

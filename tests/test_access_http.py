@@ -128,6 +128,38 @@ def test_state_changes_from_another_origin_are_refused(server: ServerProcess) ->
     assert "'http://evil.invalid'" in log and "ROUTER_EXT_CORS_ORIGINS" in log
 
 
+def test_post_events_keeps_every_check_of_the_full_stack(server: ServerProcess) -> None:
+    # Programs' POST /events skips the middleware stack (web/lean_events.py); it must refuse
+    # and answer exactly as the stack does.
+    url = f"{server.url}/events"
+    body = {"source_app": "lean", "session_id": uuid.uuid4().hex, "hook_event_type": "Stop",
+            "payload": {"n": 1}}
+    for headers in ({"origin": "http://evil.invalid"}, {"sec-fetch-site": "cross-site"}):
+        r = httpx.post(url, json=body, headers={**headers, **auth(INGEST)})
+        assert r.status_code == 403 and r.json()["error"] == "forbidden", headers
+    for kind in ("text/plain", "application/jsonx", "multipart/form-data"):
+        r = httpx.post(url, content=json.dumps(body), headers={"content-type": kind,
+                                                               **auth(INGEST)})
+        assert r.status_code == 415 and r.json()["field"] == "content-type", kind
+    for token, code in ((None, 401), ("Basic x", 401), (READ, 403), (ADMIN, 403)):
+        headers = {} if token is None else {
+            "authorization": token if token.startswith("Basic") else f"Bearer {token}"}
+        assert httpx.post(url, json=body, headers=headers).status_code == code, token
+    assert httpx.post(url, content=b"{", headers={"content-type": "application/json",
+                                                  **auth(INGEST)}).json()["error"] == "invalid"
+    assert not [e for e in httpx.get(f"{server.url}/events/recent", headers=auth(READ)).json()
+                if e["session_id"] == body["session_id"]]
+    lean = httpx.post(url, json=body, headers={"content-type": "application/json; charset=utf-8",
+                                               **auth(INGEST)})
+    assert lean.status_code == 200 and lean.headers["content-type"] == "application/json"
+    # A listed page goes through the stack (CORS headers); a repeat answers the stored event.
+    full = httpx.post(url, json={**body, "event_uid": lean.json()["event_uid"]},
+                      headers={"origin": OTHER_UI, **auth(INGEST)})
+    assert full.status_code == 200 and full.headers["access-control-allow-origin"] == OTHER_UI
+    assert full.json() == lean.json()
+    assert "access-control-allow-origin" not in lean.headers
+
+
 def test_a_listed_origin_may_call_with_a_token(server: ServerProcess) -> None:
     event = question(server)
     preflight = httpx.options(f"{server.url}/events/{event['id']}/respond", headers={
@@ -257,6 +289,7 @@ def test_wrong_tokens_are_rate_limited_per_address(tmp_path: Path) -> None:
         blocked = httpx.get(f"{proc.url}/events/recent", headers=auth(READ))
         assert blocked.status_code == 429 and int(blocked.headers["retry-after"]) > 0
         assert blocked.json()["error"] == "rate_limited"
+        assert status(proc, "POST", "/events", INGEST, EVENT) == 429  # ingest too
         assert ws_status(proc, authorization=f"Bearer {READ}") == 429
         assert status(proc, "GET", "/health", None) == 200  # open routes stay open
         metrics = httpx.get(f"{proc.url}/metrics", headers=auth(READ))

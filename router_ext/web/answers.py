@@ -8,8 +8,11 @@ from __future__ import annotations
 
 from starlette.responses import JSONResponse, Response
 
+from router_ext.errors import RouterExtError
+from router_ext.ingest.normalize import from_events_body
 from router_ext.records import Row, to_api_json
 from router_ext.runtime import RouterExt
+from router_ext.web.body import parse_body
 
 
 async def ingest_one(core: RouterExt, row: Row, transport: str) -> Row:
@@ -24,6 +27,17 @@ async def ingest_one(core: RouterExt, row: Row, transport: str) -> Row:
 async def store_and_answer(core: RouterExt, row: Row) -> Response:
     """Store one row from an HTTP body; answer with the stored event, as POST /events does."""
     return json_text_response(to_api_json(await ingest_one(core, row, "http")))
+
+
+async def events_body_answer(core: RouterExt, raw: bytes) -> str:
+    """A `POST /events` body stored; the answer's JSON text (a refused body is counted)."""
+    limit = core.settings.max_event_bytes
+    try:
+        row = from_events_body(parse_body(raw, limit), max_payload_bytes=limit)
+    except RouterExtError as exc:
+        core.reject("http", exc)
+        raise
+    return to_api_json(await ingest_one(core, row, "http"))
 
 
 def json_response(body: object, status_code: int = 200) -> Response:

@@ -13,6 +13,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount
+from starlette.types import Receive, Scope, Send
 
 from router_ext.access import Access
 from router_ext.errors import RouterExtError
@@ -32,6 +33,7 @@ from router_ext.web import (
     stream_ws,
 )
 from router_ext.web.body import error_response
+from router_ext.web.lean_events import LeanEvents
 from router_ext.web.metrics_harness import routes as metrics_harness_routes
 from router_ext.web.prometheus import routes as prometheus_routes
 from router_ext.web.security import AccessGuard, HostGuard, OriginGuard
@@ -102,7 +104,21 @@ def create_app(core: RouterExt, *, grpc_port: int | None = None,
         async with running(core, grpc_port=grpc_port, on_ready=on_ready):
             yield
 
-    app = Starlette(routes=build_routes(core), middleware=middleware(core),
-                    exception_handlers=exception_handlers(), lifespan=lifespan)
+    app = RouterExtApp(routes=build_routes(core), middleware=middleware(core),
+                       exception_handlers=exception_handlers(), lifespan=lifespan)
+    app.lean = LeanEvents(core)
     app.state.router_ext = core
     return app
+
+
+class RouterExtApp(Starlette):
+    """The standalone app: POST /events from programs skips the stack (web/lean_events.py)."""
+
+    lean: LeanEvents | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        lean = self.lean
+        if lean is not None and lean.takes(scope):
+            await lean(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)

@@ -31,11 +31,14 @@ async def _discard(chunks: AsyncIterator[bytes]) -> None:
 
 async def read_body(request: Request, limit: int) -> bytes:
     """The raw body; over `limit` bytes a 413, answered once the client has sent it all."""
-    declared = request.headers.get("content-length")
+    return await read_chunks(request.headers.get("content-length"), request.stream(), limit)
+
+
+async def read_chunks(declared: str | None, stream: AsyncIterator[bytes], limit: int) -> bytes:
+    """A body from its chunks and declared Content-Length, as :func:`read_body` reads it."""
     if declared is not None and not (declared.isascii() and declared.isdigit()):
         raise InvalidInput("Content-Length must be a number")
     too_large = TooLarge(f"the body is larger than the limit of {limit} bytes")
-    stream = request.stream()
     if declared is not None and int(declared) > limit:
         await _discard(stream)
         raise too_large
@@ -47,12 +50,16 @@ async def read_body(request: Request, limit: int) -> bytes:
             await _discard(stream)
             raise too_large
         chunks.append(chunk)
-    return b"".join(chunks)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 async def read_json(request: Request, limit: int) -> Any:
     """The body decoded under the field rules (UTF-8, depth, no NaN), or InvalidInput."""
-    raw = await read_body(request, limit)
+    return parse_body(await read_body(request, limit), limit)
+
+
+def parse_body(raw: bytes, limit: int) -> Any:
+    """A read body decoded under the field rules, or InvalidInput (an empty one too)."""
     if not raw.strip():
         raise InvalidInput("the body is empty; a JSON object is required")
     return fields.parse_json(raw, limit=limit)

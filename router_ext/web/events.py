@@ -13,18 +13,17 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from router_ext.errors import NotFound, RouterExtError
-from router_ext.ingest.normalize import from_events_body
 from router_ext.read.reader import MAX_PAGE
 from router_ext.records import to_api_json
 from router_ext.runtime import RouterExt
 from router_ext.stream.bus import EventFilter
-from router_ext.web.answers import json_response, json_text_response, store_and_answer
+from router_ext.web.answers import events_body_answer, json_response, json_text_response
 from router_ext.web.body import (
     DEFAULT_LIMIT,
     int_param,
     limit_param,
     path_int,
-    read_json,
+    read_body,
     request_filter,
 )
 
@@ -43,12 +42,11 @@ def routes(core: RouterExt) -> list[Route]:
 
     async def post_event(request: Request) -> Response:
         try:
-            body = await read_json(request, limit_body)
-            row = from_events_body(body, max_payload_bytes=limit_body)
+            raw = await read_body(request, limit_body)
         except RouterExtError as exc:
             core.reject("http", exc)
             raise
-        return await store_and_answer(core, row)
+        return json_text_response(await events_body_answer(core, raw))
 
     async def recent(request: Request) -> Response:
         limit = limit_param(request, DEFAULT_LIMIT, MAX_PAGE)

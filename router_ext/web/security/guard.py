@@ -25,7 +25,12 @@ REASONS = {Unauthorized: "unauthenticated", Forbidden: "forbidden", RateLimited:
 
 def bearer(headers: Headers) -> str:
     """The token of an `Authorization: Bearer` header, "" when there is none."""
-    scheme, _, token = headers.get("authorization", "").partition(" ")
+    return bearer_token(headers.get("authorization", ""))
+
+
+def bearer_token(authorization: str) -> str:
+    """The token of an `Authorization` header's value, "" when it is not `Bearer <token>`."""
+    scheme, _, token = authorization.partition(" ")
     return token.strip() if scheme.lower() == "bearer" else ""
 
 
