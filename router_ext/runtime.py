@@ -76,6 +76,7 @@ class RouterExt:
         self._source_label = Capped(50)
         # labels() takes a lock and builds a key on every call: the children are kept instead.
         self._received_children: dict[tuple[str, str, str], Any] = {}
+        self._duration_children: dict[str, Any] = {}
         self.bus.on_drop.append(
             lambda sub: self.metrics.dropped.labels(sub.transport, "slow_consumer").inc())
         self.bus.on_count.append(
@@ -172,7 +173,10 @@ class RouterExt:
         except RouterExtError as exc:
             self.reject(transport, exc)
             raise
-        self.metrics.ingest_duration.labels(transport).observe(time.perf_counter() - started)
+        self._duration(transport).observe(time.perf_counter() - started)
+        if len(acks) == 1:  # one event per request (HTTP hooks): no tallies to build
+            self._count_one(transport, rows[0], acks[0])
+            return acks
         for ack in acks:
             if ack.error is not None:
                 self.reject(transport, ack.error)
@@ -186,6 +190,21 @@ class RouterExt:
         for (source, kind), n in counts.items():
             self._received(transport, source, kind).inc(n)
         return acks
+
+    def _count_one(self, transport: str, row: Row, ack: Ack) -> None:
+        if ack.error is not None:
+            self.reject(transport, ack.error)
+        elif ack.duplicate:
+            self.metrics.duplicate.labels(transport).inc()
+        else:
+            self._received(transport, row["source_app"], row["hook_event_type"]).inc()
+
+    def _duration(self, transport: str) -> Any:
+        child = self._duration_children.get(transport)
+        if child is None:  # transports are a handful of fixed names
+            child = self._duration_children[transport] = \
+                self.metrics.ingest_duration.labels(transport)
+        return child
 
     def _received(self, transport: str, source: str, kind: str) -> Any:
         key = (transport, source, kind)

@@ -320,6 +320,11 @@ def check_value(value: Any, name: str, max_depth: int = MAX_JSON_DEPTH) -> Any:
     return repair(value)
 
 
+# One encoder for every call: json.dumps with options builds a new one each time (a third of
+# the cost of storing a 1 KB payload's text).
+_DUMPS = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+
+
 def dumps(value: Any) -> str:
     """Compact JSON text as stored (UTF-8, NaN refused)."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return _DUMPS(value)
