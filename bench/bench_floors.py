@@ -33,8 +33,8 @@ UNARY_CALLS = 5_000
 STREAM_MESSAGES = 50_000
 
 
-def _sqlite_floor(indexes: bool, per_transaction: int = 1000) -> float:
-    """Rows/s of raw sqlite3 into the events table."""
+def sqlite_floor(indexes: bool, per_transaction: int = 1000) -> float:
+    """Rows/s of raw sqlite3 into the events table (ROWS rows, `per_transaction` a commit)."""
     from sqlalchemy import create_engine
     from sqlalchemy.schema import CreateIndex, CreateTable
 
@@ -193,7 +193,7 @@ def _publish_request() -> bytes:
 
 def main() -> None:
     header("floors: the stack alone on this machine, beside router-ext")
-    raw, bare = _sqlite_floor(indexes=True), _sqlite_floor(indexes=False)
+    raw, bare = sqlite_floor(indexes=True), sqlite_floor(indexes=False)
     ours = _writer_rate()
     print(f"SQLite 1 KB rows, 1,000/transaction: raw with our indexes {raw:,.0f} rows/s, "
           f"raw without indexes {bare:,.0f} rows/s; router-ext writer {ours:,.0f} rows/s "
@@ -226,7 +226,7 @@ def main() -> None:
         ok, _, elapsed, _ = drive(server.host, server.http_port, 40_000, 32, 2)
         ours_http = ok / elapsed
     # 32 connections waiting on their commits make transactions of ~16 rows.
-    small = _sqlite_floor(indexes=True, per_transaction=SMALL_TRANSACTION)
+    small = sqlite_floor(indexes=True, per_transaction=SMALL_TRANSACTION)
     ceiling = 1 / (1 / bare_http + 1 / small)
     print(f"HTTP POST ~1 KB JSON, 32 connections: uvicorn + Starlette parsing it "
           f"{bare_http:,.0f} req/s; raw sqlite3 at {SMALL_TRANSACTION} rows/transaction "

@@ -6,6 +6,7 @@ PublishBatch (several batches in flight per client) and PublishStream (one ack p
 
     .venv/bin/python bench/bench_grpc_ingest.py [--events 200000] [--mode batch|stream|both]
         [--random-uids]
+    .venv/bin/python bench/bench_grpc_ingest.py --mode ratio   # beside raw sqlite3, one run
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import time
 from typing import Any
 
 import httpx
+from bench_floors import sqlite_floor
 from common import (
     batch_bytes,
     bench_server,
@@ -75,8 +77,8 @@ def _run(target: str, clients: int, fn: Any, args: tuple[Any, ...]) -> tuple[int
     return acked, elapsed, [lat for o in outs for lat in o[3]]
 
 
-def bench_batch(events: int, clients: int, batch_size: int, inflight: int) -> None:
-    """PublishBatch from `clients` processes, `inflight` calls each."""
+def bench_batch(events: int, clients: int, batch_size: int, inflight: int) -> float:
+    """PublishBatch from `clients` processes, `inflight` calls each; returns events/s."""
     batches = max(1, events // (clients * batch_size))
     with bench_server() as server:
         cpu0 = cpu_seconds(server.proc.pid)
@@ -89,7 +91,23 @@ def bench_batch(events: int, clients: int, batch_size: int, inflight: int) -> No
           f"batch={batch_size} clients={clients} inflight={inflight}  "
           f"call p50={percentile(lat, 50) * 1000:.1f} ms p99={percentile(lat, 99) * 1000:.1f} ms  "
           f"stored={stored}  server CPU={cpu / acked * 1e6:.0f} us/event  "
-          f"server RSS={rss:.0f} MB (peak {peak:.0f})", flush=True)
+          f"server RSS={rss:.0f} MB (peak {peak:.0f})  {load()}", flush=True)
+    return acked / elapsed
+
+
+def bench_ratio(events: int, clients: int, batch_size: int, inflight: int) -> None:
+    """PublishBatch beside raw sqlite3 inserts into the same schema, in this run, as a ratio."""
+    raw = sqlite_floor(indexes=True, per_transaction=batch_size)
+    print(f"raw sqlite3   {raw:>9,.0f} rows/s  executemany, {batch_size}/transaction, the "
+          f"events table with its indexes, WAL + synchronous=NORMAL  {load()}", flush=True)
+    ours = bench_batch(events, clients, batch_size, inflight)
+    print(f"PublishBatch / raw sqlite3 = {ours / raw:.0%}  ({ours:,.0f} / {raw:,.0f})  "
+          f"{load()}", flush=True)
+
+
+def load() -> str:
+    """The load average, printed with every number (the machine may be shared)."""
+    return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def bench_stream(events: int, clients: int) -> None:
@@ -108,7 +126,8 @@ def bench_stream(events: int, clients: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=200_000)
-    parser.add_argument("--mode", choices=("batch", "stream", "both"), default="both")
+    parser.add_argument("--mode", choices=("batch", "stream", "both", "ratio"), default="both",
+                        help="ratio: PublishBatch beside raw sqlite3 inserts, in one run")
     parser.add_argument("--clients", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=1000)
     parser.add_argument("--inflight", type=int, default=4)
@@ -118,6 +137,8 @@ def main() -> None:
     if args.random_uids:
         os.environ["BENCH_UIDS"] = "random"  # read by the client processes
     header("gRPC ingest, 1 KB events, SQLite, ack = committed")
+    if args.mode == "ratio":
+        bench_ratio(args.events, args.clients, args.batch_size, args.inflight)
     if args.mode in ("batch", "both"):
         bench_batch(args.events, args.clients, args.batch_size, args.inflight)
     if args.mode in ("stream", "both"):

@@ -108,6 +108,9 @@ class Redactor:
         self._compiled: dict[int, Any] = {}
         self._names: Any = None
         self._custom = bool(extra)
+        # Whether lowered text holds any of TRIGGERS; the server installs a one-pass search
+        # (this module is standard library only), the same test in a sixth of the time.
+        self.any_trigger: Callable[[str], bool] = _any_trigger
         if extra:
             for index in range(len(SHAPES), len(self.shapes)):
                 self._regex(index)  # a bad pattern fails now, naming itself
@@ -116,13 +119,12 @@ class Redactor:
         """Whether `text` may hold a secret or a marker (substrings only, no regex)."""
         if self._custom:
             return True
-        lowered = text.lower()
-        return any(t in lowered for t in TRIGGERS)
+        return self.any_trigger(text.lower())
 
     def plan(self, text: str) -> Plan | None:
         """What to look for in a document, from its text; None when there is nothing."""
         lowered = text.lower()
-        if not self._custom and not any(t in lowered for t in TRIGGERS):
+        if not self._custom and not self.any_trigger(lowered):
             return None
         active = [i for i, shape in enumerate(self.shapes)
                   if (not shape[1] or any(t in lowered for t in shape[1]))
@@ -212,6 +214,10 @@ class Redactor:
         keep = match.groupdict().get("keep") or ""
         counts[kind] = counts.get(kind, 0) + 1
         return f"{keep}[REDACTED:{kind}]"
+
+
+def _any_trigger(lowered: str) -> bool:
+    return any(t in lowered for t in TRIGGERS)
 
 
 def counts_marked(text: str, counts: dict[str, int]) -> None:

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
+from ahocorasick_rs import AhoCorasick
 from prometheus_client import CollectorRegistry, Counter
 
 from router_ext.records import PAYLOAD_CACHE, Row
 from router_ext.settings import Settings
-from router_ext_client.redact import SHAPES, Redactor, load_patterns
+from router_ext_client.redact import SHAPES, TRIGGERS, Redactor, load_patterns
 
 log = logging.getLogger(__name__)
 JSON_COLUMNS = ("payload", "chat", "human_in_the_loop", "extra")
@@ -32,7 +34,19 @@ def build_redactor(settings: Settings) -> Redactor | None:
         return None
     extra = load_patterns(settings.redact_patterns_path) if settings.redact_patterns_path \
         else []
-    return Redactor(extra)
+    redactor = Redactor(extra)
+    redactor.any_trigger = trigger_search()
+    return redactor
+
+
+def trigger_search() -> Callable[[str], bool]:
+    """Whether lowered text holds any redaction trigger word, in one pass over it.
+
+    The pre-scan decides for every event whether it needs the patterns at all; as one substring
+    search per trigger word it was the largest single line of the ingest profile.
+    """
+    automaton = AhoCorasick(list(TRIGGERS))
+    return lambda lowered: bool(automaton.find_matches_as_indexes(lowered))
 
 
 class Redaction:
