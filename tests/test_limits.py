@@ -93,6 +93,23 @@ def test_a_keep_alive_connection_is_not_cut_between_requests(slow_server: Server
         assert http.post("/events", json=body).status_code == 200
 
 
+def test_a_second_request_stalled_in_its_headers_gets_408(slow_server: ServerProcess) -> None:
+    # The deadline moves per request (headers, then body, then none between requests): the
+    # header deadline of a later request on the same connection must still be enforced.
+    body = b'{"source_app":"slow","session_id":"s","hook_event_type":"X","payload":{}}'
+    with connect(slow_server, b"POST /events HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                              b"Content-Type: application/json\r\n"
+                              b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n"
+                              + body) as sock:
+        first = b""
+        while b"\r\n\r\n" not in first:
+            first += sock.recv(4096)
+        assert first.startswith(b"HTTP/1.1 200"), first
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+        data, _ = read_until_closed(sock)
+    assert b"HTTP/1.1 408" in data, data
+
+
 def test_connections_over_the_cap_get_503(capped: ServerProcess) -> None:
     held = [connect(capped) for _ in range(3)]
     try:

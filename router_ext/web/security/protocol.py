@@ -49,18 +49,46 @@ def guarded_protocol(access: Access) -> type[asyncio.Protocol]:
     max_connections = settings.max_connections
 
     class GuardedHttpProtocol(HttpToolsProtocol):
-        _deadline: asyncio.TimerHandle | None = None
+        # A keep-alive connection moves its deadline two or three times per request. Making and
+        # cancelling a timer each time was a few percent of a small POST's cost, so the
+        # deadline is a number and one timer per connection, when it fires early (the deadline
+        # moved on), waits again for the new one.
+        _deadline: float | None = None  # loop time
+        _reason = ""
+        _timer: asyncio.TimerHandle | None = None
         _in_headers = False
 
         def _arm(self, seconds: float, reason: str) -> None:
-            self._disarm()
-            if seconds > 0:
-                self._deadline = self.loop.call_later(seconds, self._expired, reason)
+            if seconds <= 0:
+                self._deadline = None
+                return
+            deadline = self._deadline = self.loop.time() + seconds
+            self._reason = reason
+            timer = self._timer
+            if timer is not None and timer.when() > deadline:  # would fire late: move it
+                timer.cancel()
+                timer = None
+            if timer is None:
+                self._timer = self.loop.call_at(deadline, self._check)
 
         def _disarm(self) -> None:
-            if self._deadline is not None:
-                self._deadline.cancel()
-                self._deadline = None
+            self._deadline = None
+
+        def _stop_timer(self) -> None:
+            self._deadline = None
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+
+        def _check(self) -> None:
+            self._timer = None
+            deadline = self._deadline
+            if deadline is None:
+                return
+            if self.loop.time() < deadline:
+                self._timer = self.loop.call_at(deadline, self._check)
+                return
+            self._expired(self._reason)
 
         def _expired(self, reason: str) -> None:
             self._deadline = None
@@ -77,7 +105,7 @@ def guarded_protocol(access: Access) -> type[asyncio.Protocol]:
             self._arm(header_timeout, "header_timeout")
 
         def connection_lost(self, exc: Exception | None) -> None:
-            self._disarm()
+            self._stop_timer()
             super().connection_lost(exc)
 
         def on_message_begin(self) -> None:
