@@ -5,6 +5,7 @@ raw keep-alive sockets (so the numbers measure the server, not an HTTP client li
 200 means the event is committed. Prints events/s and per-request p50 / p99.
 
     .venv/bin/python bench/bench_http_events.py [--events 40000] [--connections 32] [--procs 2]
+        [--ws-clients 10]
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing as mp
 import os
 import time
 from typing import Any
@@ -97,13 +99,57 @@ def drive(host: str, port: int, events: int, connections: int,
             [x for o in outs for x in o[4]])
 
 
-def run(events: int, connections: int, procs: int) -> None:
-    """Drive one server and print the numbers."""
+def _watchers(url: str, clients: int, expected: int, ready: Any, done: Any,
+              results: Any) -> None:
+    """`clients` WebSocket /stream clients in one process; each counts the events it gets."""
+    import websockets
+
+    async def one() -> tuple[int, int]:
+        got, closed = 0, 0
+        async with websockets.connect(url, max_size=None) as ws:
+            await ws.recv()  # the initial page
+            ready.release()
+            while got < expected:
+                try:
+                    raw = await asyncio.wait_for(ws.recv(), 30)
+                except (websockets.ConnectionClosed, TimeoutError) as exc:
+                    closed = getattr(getattr(exc, "rcvd", None), "code", -1)
+                    break
+                got += raw.count('"type":"event"') if isinstance(raw, str) else 0
+        return got, closed
+
+    async def main() -> list[tuple[int, int]]:
+        return list(await asyncio.gather(*(one() for _ in range(clients))))
+
+    results.put(asyncio.run(main()))
+    done.set()
+
+
+def run(events: int, connections: int, procs: int, ws_clients: int = 0) -> None:
+    """Drive one server (with `ws_clients` WebSocket clients attached) and print the numbers."""
     with bench_server() as server:
+        watchers = None
+        if ws_clients:
+            ctx = mp.get_context("spawn")
+            ready, done, results = ctx.Semaphore(0), ctx.Event(), ctx.Queue()
+            expected = (events // connections) * connections
+            watchers = ctx.Process(target=_watchers, args=(
+                f"{server.ws_url}/stream?limit=1", ws_clients, expected, ready, done, results))
+            watchers.start()
+            for _ in range(ws_clients):
+                ready.acquire(timeout=60)
         cpu0 = cpu_seconds(server.proc.pid)
         ok, failed, elapsed, lat = drive(server.host, server.http_port, events, connections,
                                          procs)
         cpu = cpu_seconds(server.proc.pid) - cpu0
+        if watchers is not None:
+            counts = results.get(timeout=120)
+            watchers.join()
+            complete = sum(1 for got, _ in counts if got >= ok)
+            print(f"WebSocket clients: {ws_clients}, {complete} got all {ok} events; "
+                  f"delivered {sum(g for g, _ in counts):,} of {ok * ws_clients:,}, "
+                  f"lost {sum(max(0, ok - g) for g, _ in counts):,}; closed codes "
+                  f"{sorted({c for _, c in counts if c})}", flush=True)
         rss, peak = rss_mb(server.proc.pid)
         stored = httpx.get(f"{server.url}/health", timeout=10).json()["last_event_id"]
     print(f"POST /events  {ok:>7} ok {failed} failed  {ok / elapsed:>8,.0f} events/s  "
@@ -119,9 +165,12 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=40_000)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--procs", type=int, default=2)
+    parser.add_argument("--ws-clients", type=int, default=0,
+                        help="WebSocket /stream clients attached while posting (e.g. 10)")
     args = parser.parse_args()
-    header("POST /events, ~1 KB bodies, keep-alive, SQLite, 200 = committed")
-    run(args.events, args.connections, args.procs)
+    header("POST /events, ~1 KB bodies, keep-alive, SQLite, 200 = committed"
+           + (f", {args.ws_clients} WebSocket clients attached" if args.ws_clients else ""))
+    run(args.events, args.connections, args.procs, args.ws_clients)
 
 
 if __name__ == "__main__":
