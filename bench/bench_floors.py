@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -31,6 +32,11 @@ ROWS = 100_000
 SMALL_TRANSACTION = 16
 UNARY_CALLS = 5_000
 STREAM_MESSAGES = 50_000
+
+
+def load_average() -> str:
+    """The load average, printed with every number (the machine may be shared)."""
+    return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def sqlite_floor(indexes: bool, per_transaction: int = 1000) -> float:
@@ -197,7 +203,7 @@ def main() -> None:
     ours = _writer_rate()
     print(f"SQLite 1 KB rows, 1,000/transaction: raw with our indexes {raw:,.0f} rows/s, "
           f"raw without indexes {bare:,.0f} rows/s; router-ext writer {ours:,.0f} rows/s "
-          f"({ours / raw:.0%} of raw)", flush=True)
+          f"({ours / raw:.0%} of raw)  {load_average()}", flush=True)
 
     floor, port = _spawn("--serve-grpc")
     try:
@@ -213,7 +219,8 @@ def main() -> None:
     print(f"gRPC server CPU: empty unary call {empty_call:.0f} us, router-ext Publish "
           f"{publish:.0f} us ({publish / empty_call:.1f}x); one streamed 1 KB message "
           f"{per_message:.0f} us, so 100 subscribers at 1,000 events/s need "
-          f"{per_message * 100_000 / 1e6:.1f} CPU cores for the writes alone", flush=True)
+          f"{per_message * 100_000 / 1e6:.1f} CPU cores for the writes alone  {load_average()}",
+          flush=True)
 
     floor, port = _spawn("--serve-http")
     try:
@@ -232,8 +239,8 @@ def main() -> None:
           f"{bare_http:,.0f} req/s; raw sqlite3 at {SMALL_TRANSACTION} rows/transaction "
           f"{small:,.0f} rows/s; the two added up in one process: {ceiling:,.0f}/s before any "
           f"validation, dedup or fold; router-ext POST /events {ours_http:,.0f} events/s "
-          f"({ours_http / bare_http:.0%} of the bare server, {ours_http / ceiling:.0%} of both)",
-          flush=True)
+          f"({ours_http / bare_http:.0%} of the bare server, {ours_http / ceiling:.0%} of both)"
+          f"  {load_average()}", flush=True)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ import time
 from typing import Any
 
 import httpx
-from bench_floors import sqlite_floor
+from bench_floors import load_average, sqlite_floor
 from common import (
     batch_bytes,
     bench_server,
@@ -91,7 +91,7 @@ def bench_batch(events: int, clients: int, batch_size: int, inflight: int) -> fl
           f"batch={batch_size} clients={clients} inflight={inflight}  "
           f"call p50={percentile(lat, 50) * 1000:.1f} ms p99={percentile(lat, 99) * 1000:.1f} ms  "
           f"stored={stored}  server CPU={cpu / acked * 1e6:.0f} us/event  "
-          f"server RSS={rss:.0f} MB (peak {peak:.0f})  {load()}", flush=True)
+          f"server RSS={rss:.0f} MB (peak {peak:.0f})  {load_average()}", flush=True)
     return acked / elapsed
 
 
@@ -99,15 +99,10 @@ def bench_ratio(events: int, clients: int, batch_size: int, inflight: int) -> No
     """PublishBatch beside raw sqlite3 inserts into the same schema, in this run, as a ratio."""
     raw = sqlite_floor(indexes=True, per_transaction=batch_size)
     print(f"raw sqlite3   {raw:>9,.0f} rows/s  executemany, {batch_size}/transaction, the "
-          f"events table with its indexes, WAL + synchronous=NORMAL  {load()}", flush=True)
+          f"events table with its indexes, WAL + synchronous=NORMAL  {load_average()}", flush=True)
     ours = bench_batch(events, clients, batch_size, inflight)
     print(f"PublishBatch / raw sqlite3 = {ours / raw:.0%}  ({ours:,.0f} / {raw:,.0f})  "
-          f"{load()}", flush=True)
-
-
-def load() -> str:
-    """The load average, printed with every number (the machine may be shared)."""
-    return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
+          f"{load_average()}", flush=True)
 
 
 def bench_stream(events: int, clients: int) -> None:
