@@ -94,6 +94,25 @@ def test_oversized_body_is_413_and_server_keeps_serving(http: httpx.Client) -> N
     assert http.post("/events", json=body()).status_code == 200
 
 
+def test_a_chunked_body_is_read_whole_and_held_to_the_limit(http: httpx.Client) -> None:
+    # No Content-Length: the body arrives in pieces and is counted as it comes.
+    sent = body(payload={"text": "é" * 5000})
+    text = json.dumps(sent).encode()
+
+    def pieces(data: bytes, size: int) -> Any:
+        for start in range(0, len(data), size):
+            yield data[start:start + size]
+
+    headers = {"content-type": "application/json"}
+    r = http.post("/events", content=pieces(text, 997), headers=headers)
+    assert r.status_code == 200, r.text
+    assert r.json()["payload"] == sent["payload"] and "content-length" not in r.request.headers
+    big = json.dumps(body(payload={"blob": "x" * (32 * 1024 * 1024 + 10)})).encode()
+    r = http.post("/events", content=pieces(big, 1 << 20), headers=headers)
+    assert r.status_code == 413 and r.json()["error"] == "too_large"
+    assert http.post("/events", json=body()).status_code == 200
+
+
 def test_recent_is_newest_limit_oldest_first_ordered_by_id(http: httpx.Client) -> None:
     session = uuid.uuid4().hex
     # Client clocks disagree with arrival order: order must follow ids, not timestamps.
