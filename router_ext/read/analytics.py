@@ -11,10 +11,9 @@ from collections import Counter, defaultdict
 from collections.abc import Hashable
 from typing import Any, cast
 
-from sqlalchemy import Engine, case, func, select
+from sqlalchemy import Connection, Engine, case, func, select
 
 from router_ext.otlp.values import flag, number
-from router_ext.read.daily_cache import DayCache
 from router_ext.read.dashboard import (
     COUNTED,
     DAY_MS,
@@ -26,7 +25,7 @@ from router_ext.read.dashboard import (
 from router_ext.read.reader import EVENTS, SESSIONS
 from router_ext.read.sessions import TOKENS, USER
 from router_ext.records import Row
-from router_ext.store import rollups
+from router_ext.store import counts, rollups
 
 TEXT_LIMIT = 240
 STOP_EVENT = "stop_requested"  # what POST /api/ralph/{loop_id}/stop stores
@@ -138,18 +137,17 @@ def _loads_object(text: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def tool_usage(engine: Engine, since_ms: int, now_ms: int,
-               cache: DayCache) -> list[dict[str, Any]]:
-    """Finished tool calls and failures per tool since a time."""
-    return tool_rows(cache.total("tools", since_ms, now_ms,
-                                 lambda s, e: tool_counts(engine, s, e)))
+def tool_usage(conn: Connection, since_ms: int, now_ms: int) -> list[dict[str, Any]]:
+    """Finished tool calls and failures per tool since a time, from the hourly counts."""
+    found = counts.totals(conn, "tools", since_ms, now_ms)
+    return tool_rows(Counter({key: n for key, (n, _last) in found.items()}))
 
 
-def tool_rows(counts: Counter[Hashable], limit: int = 30) -> list[dict[str, Any]]:
+def tool_rows(found: Counter[Hashable], limit: int = 30) -> list[dict[str, Any]]:
     """Counts from :func:`tool_counts` as rows: calls and failures per tool, busiest first."""
     calls: Counter[str] = Counter()
     failures: Counter[str] = Counter()
-    for key, n in counts.items():
+    for key, n in found.items():
         tool, kind = cast(tuple[str, str], key)
         calls[tool] += n
         if kind in FAILURE_TYPES:
@@ -159,68 +157,34 @@ def tool_rows(counts: Counter[Hashable], limit: int = 30) -> list[dict[str, Any]
             for t, n in sorted(calls.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]]
 
 
-def _payloads(engine: Engine, types: tuple[str, ...], since_ms: int,
-              cap: int = 5000, until_ms: int | None = None) -> list[dict[str, Any]]:
-    e = EVENTS.c
-    query = select(e.payload, e.tool_name, e.timestamp).where(
-        e.timestamp >= since_ms, _unindexed(e.hook_event_type).in_(types))
-    if until_ms is not None:
-        query = query.where(e.timestamp < until_ms)
-    query = query.order_by(e.id.desc()).limit(cap)
-    out = []
-    for row in fetch(engine, query):
-        try:
-            payload = json.loads(row["payload"])
-        except ValueError:
-            continue
-        if isinstance(payload, dict):
-            out.append({**payload, "_tool": row["tool_name"], "_t": row["timestamp"]})
-    return out
-
-
-def _spawn_counts(engine: Engine, start: int, end: int) -> Counter[Hashable]:
-    counts: Counter[Hashable] = Counter(
-        str(p.get("agent_type") or "unknown")
-        for p in _payloads(engine, ("SubagentStart",), start, 20_000, end))
-    with engine.connect() as conn:
-        for (agent_type, _), n in rollups.counts(conn, "subagents", start, end).items():
-            counts[agent_type] += n
-    return counts
-
-
-def subagent_spawns(engine: Engine, since_ms: int, now_ms: int,
-                    cache: DayCache) -> list[dict[str, Any]]:
-    """SubagentStart events per agent type (up to 20,000 a day)."""
-    counts = cache.total("subagents", since_ms, now_ms,
-                         lambda s, e: _spawn_counts(engine, s, e))
-    return [{"agent_type": k, "count": n} for k, n in counts.most_common(20)]
+def subagent_spawns(conn: Connection, since_ms: int, now_ms: int) -> list[dict[str, Any]]:
+    """SubagentStart events per agent type, from the hourly counts."""
+    found: Counter[str] = Counter()
+    for (agent_type, _detail), (n, _last) in counts.totals(conn, "subagents", since_ms,
+                                                            now_ms).items():
+        found[agent_type] += n
+    return [{"agent_type": k, "count": n} for k, n in found.most_common(20)]
 
 
 def top_errors(engine: Engine, since_ms: int, limit: int = 20) -> list[dict[str, Any]]:
-    """The most frequent tool failures and session errors since a time."""
+    """The most frequent tool failures (hourly counts, from the hour holding since_ms) and
+    session errors since a time."""
     groups: dict[tuple[str, str], dict[str, Any]] = {}
-    for p in _payloads(engine, FAILURE_TYPES, since_ms):
-        key = (p["_tool"] or "tool", _first_line(p.get("error")))
-        entry = groups.setdefault(key, {"where": key[0], "error": key[1], "count": 0,
-                                        "last_ms": 0})
-        entry["count"] += 1
-        entry["last_ms"] = max(entry["last_ms"], p["_t"])
+    with engine.connect() as conn:
+        failures = counts.totals(conn, "errors", since_ms)
+    for (where, error), (n, last) in failures.items():
+        groups[(where, error)] = {"where": where, "error": error, "count": n, "last_ms": last}
     s = SESSIONS.c
     query = select(s.source, s.error, func.count().label("n"),
                    func.max(s.last_event_at).label("last")).where(
         s.started_at >= since_ms, s.error.is_not(None)).group_by(s.source, s.error).limit(200)
     for row in fetch(engine, query):
-        key = (f"{row['source']} session", _first_line(row["error"]))
+        key = (f"{row['source']} session", counts.first_line(row["error"]))
         entry = groups.setdefault(key, {"where": key[0], "error": key[1], "count": 0,
                                         "last_ms": 0})
         entry["count"] += row["n"]
         entry["last_ms"] = max(entry["last_ms"], row["last"] or 0)
     return sorted(groups.values(), key=lambda g: (-g["count"], -g["last_ms"]))[:limit]
-
-
-def _first_line(value: Any) -> str:
-    text = value if isinstance(value, str) else json.dumps(value)
-    return (text.strip().splitlines() or [""])[0][:200]
 
 
 def cost_by_day_model(engine: Engine, since_ms: int, tz_offset_ms: int) -> list[dict[str, Any]]:
@@ -256,14 +220,16 @@ def usage_by(engine: Engine, since_ms: int, group: str, limit: int = 20) -> list
              "tool_failures": int(r["tool_failures"])} for r in fetch(engine, query)]
 
 
-def analytics(engine: Engine, now_ms: int, days: int, tz_offset_ms: int,
-              cache: DayCache) -> dict[str, Any]:
+def analytics(engine: Engine, now_ms: int, days: int, tz_offset_ms: int) -> dict[str, Any]:
     """Everything the analytics view shows, for the last `days` local days."""
     since = (now_ms + tz_offset_ms) // DAY_MS * DAY_MS - tz_offset_ms - (days - 1) * DAY_MS
+    with engine.connect() as conn:
+        tools = tool_usage(conn, since, now_ms)
+        spawns = subagent_spawns(conn, since, now_ms)
     return {
         "since_ms": since,
-        "tools": tool_usage(engine, since, now_ms, cache),
-        "subagents": subagent_spawns(engine, since, now_ms, cache),
+        "tools": tools,
+        "subagents": spawns,
         "cost_by_day_model": cost_by_day_model(engine, since, tz_offset_ms),
         "top_errors": top_errors(engine, since),
         "by_user": usage_by(engine, since, "user"),

@@ -1,0 +1,218 @@
+"""Hourly counts the dashboard reads, kept up to date by the writer inside the insert transaction.
+
+Counting a month of events at read time reads a month of events; these tables turn that into
+a few hundred small rows. Each insert batch is tallied in memory and added with one upsert
+per table, in the same transaction as the events, so a count never disagrees with what was
+committed and survives restarts. Retention never lowers them: they count every event stored.
+
+`tools` follows the sessions' rule for calls reported twice (hooks and OpenTelemetry): per
+session and hour, the larger of the two counts. The per-session numbers live in
+`session_tool_counts`; when one side grows, the hourly count moves by how much the maximum moved.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, case, func, select, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
+
+from router_ext.otlp.values import flag
+from router_ext.records import FoldNotes, Row, decoded_payload
+from router_ext.store.models import Event, EventCount, SessionToolCount
+
+EVENTS = Event.__table__  # type: ignore[attr-defined]
+COUNTS = EventCount.__table__  # type: ignore[attr-defined]
+PER_SESSION = SessionToolCount.__table__  # type: ignore[attr-defined]
+HOUR_MS = 3_600_000
+TOOL_END_TYPES = ("PostToolUse", "PostToolUseFailure")
+FAILURE_TYPE = "PostToolUseFailure"
+SPAWN_TYPE = "SubagentStart"
+OTLP_TOOL_RESULT = "claude_code.tool_result"
+# Types whose payload a count needs; every other event is counted from its columns alone.
+PAYLOAD_TYPES = (FAILURE_TYPE, SPAWN_TYPE, OTLP_TOOL_RESULT)
+CHUNK = 200  # keys per lookup: 800 bound parameters, under every SQLite's limit
+Key = tuple[str, int, str, str]  # kind, hour, name, detail
+SessionKey = tuple[int, str, str, str]  # hour, session, tool, outcome
+
+
+@dataclass
+class Tally:
+    """A batch's counts before they are added: plain counts, and per-session tool calls."""
+
+    counts: Counter[Key] = field(default_factory=Counter)
+    last: dict[Key, int] = field(default_factory=dict)
+    hooks: Counter[SessionKey] = field(default_factory=Counter)
+    otlp: Counter[SessionKey] = field(default_factory=Counter)
+
+    def count(self, key: Key, at: int, n: int = 1) -> None:
+        """Add n to key, remembering the newest time counted."""
+        self.counts[key] += n
+        self.last[key] = max(self.last.get(key, at), at)
+
+
+def first_line(value: Any) -> str:
+    """An error's first line, as the top-errors table shows it (200 characters at most)."""
+    text = value if isinstance(value, str) else json.dumps(value)
+    return (text.strip().splitlines() or [""])[0][:200]
+
+
+def _payload(row: Row) -> dict[str, Any]:
+    value = decoded_payload(row)
+    return value if isinstance(value, dict) else {}
+
+
+def tally(rows: Iterable[Row]) -> Tally:
+    """Count what the dashboard needs from these events (no database access)."""
+    out = Tally()
+    for row in rows:
+        kind = row["hook_event_type"]
+        if kind not in TOOL_END_TYPES and kind not in PAYLOAD_TYPES:
+            continue
+        at = int(row["timestamp"])
+        hour = at // HOUR_MS * HOUR_MS
+        tool = str(row.get("tool_name") or "unknown")[:256]
+        session = str(row["session_id"])
+        if kind in TOOL_END_TYPES:
+            out.hooks[(hour, session, tool, kind)] += 1
+            out.count(("tools", hour, tool, kind), at, 0)  # the count moves with the maximum
+        if kind == FAILURE_TYPE:
+            error = first_line(_payload(row).get("error"))
+            out.count(("errors", hour, str(row.get("tool_name") or "tool")[:256], error), at)
+        elif kind == SPAWN_TYPE:
+            agent = str(_payload(row).get("agent_type") or "unknown")[:256]
+            out.count(("subagents", hour, agent, ""), at)
+        elif kind == OTLP_TOOL_RESULT:
+            ok = flag(_payload(row).get("success")) is not False
+            outcome = TOOL_END_TYPES[0] if ok else FAILURE_TYPE
+            out.otlp[(hour, session, tool, outcome)] += 1
+            out.count(("tools", hour, tool, outcome), at, 0)
+    return out
+
+
+def _stored(conn: Connection, keys: Sequence[SessionKey]) -> dict[SessionKey, tuple[int, int]]:
+    c = PER_SESSION.c
+    found: dict[SessionKey, tuple[int, int]] = {}
+    for start in range(0, len(keys), CHUNK):
+        chunk = keys[start:start + CHUNK]
+        query = select(c.bucket_ms, c.session_id, c.tool, c.outcome, c.hooks, c.otlp).where(
+            tuple_(c.bucket_ms, c.session_id, c.tool, c.outcome).in_(chunk))
+        for b, s, t, o, h, n in conn.execute(query):
+            found[(int(b), s, t, o)] = (int(h), int(n))
+    return found
+
+
+def _tool_deltas(conn: Connection, tally_: Tally) -> list[dict[str, Any]]:
+    """Add the per-session counts; move each hourly tool count by how much its max moved."""
+    keys = sorted(tally_.hooks.keys() | tally_.otlp.keys())
+    if not keys:
+        return []
+    before = _stored(conn, keys)
+    rows = []
+    for key in keys:
+        hooks, otlp = before.get(key, (0, 0))
+        added_hooks, added_otlp = tally_.hooks[key], tally_.otlp[key]
+        moved = max(hooks + added_hooks, otlp + added_otlp) - max(hooks, otlp)
+        if moved:
+            hour, _session, tool, outcome = key
+            tally_.counts[("tools", hour, tool, outcome)] += moved
+        rows.append({"bucket_ms": key[0], "session_id": key[1], "tool": key[2],
+                     "outcome": key[3], "hooks": added_hooks, "otlp": added_otlp})
+    return rows
+
+
+def _insert(conn: Connection, table: Any) -> Any:
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table)
+
+
+def _upsert_sessions(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    statement = _insert(conn, PER_SESSION)
+    excluded = statement.excluded
+    statement = statement.on_conflict_do_update(
+        index_elements=["bucket_ms", "session_id", "tool", "outcome"],
+        set_={"hooks": PER_SESSION.c.hooks + excluded.hooks,
+              "otlp": PER_SESSION.c.otlp + excluded.otlp})
+    conn.execute(statement, rows)
+
+
+def _upsert_counts(conn: Connection, tally_: Tally) -> None:
+    rows = [{"kind": k[0], "bucket_ms": k[1], "name": k[2], "detail": k[3], "count": n,
+             "last_ms": tally_.last.get(k, k[1])} for k, n in tally_.counts.items() if n]
+    if not rows:
+        return
+    statement = _insert(conn, COUNTS)
+    excluded = statement.excluded
+    c = COUNTS.c
+    statement = statement.on_conflict_do_update(
+        index_elements=["kind", "bucket_ms", "name", "detail"],
+        set_={"count": c.count + excluded["count"],
+              "last_ms": case((excluded.last_ms > c.last_ms, excluded.last_ms),
+                              else_=c.last_ms)})
+    conn.execute(statement, rows)
+
+
+def add(conn: Connection, rows: Iterable[Row]) -> None:
+    """Count these just-stored events into the hourly tables (inside the caller's transaction)."""
+    tally_ = tally(rows)
+    session_rows = _tool_deltas(conn, tally_)
+    if session_rows:
+        _upsert_sessions(conn, session_rows)
+    _upsert_counts(conn, tally_)
+
+
+def add_rolled_up(conn: Connection, rows: Iterable[dict[str, Any]]) -> None:
+    """Add `event_rollups`-shaped rows: counts of events no longer stored (pruned before this
+    table existed, or imported from an export)."""
+    tally_ = Tally()
+    for row in rows:
+        key = (row["kind"], int(row["bucket_ms"]), row["name"], row["detail"])
+        tally_.count(key, key[1], int(row["count"]))
+    _upsert_counts(conn, tally_)
+
+
+def backfill(conn: Connection, chunk: int = 50_000) -> int:
+    """Count every stored event (what a database had before these tables); returns how many
+    events were read. Reads in id order, `chunk` rows at a time."""
+    e = EVENTS.c
+    wanted = (*TOOL_END_TYPES, *PAYLOAD_TYPES)
+    payload = case((e.hook_event_type.in_(PAYLOAD_TYPES), e.payload), else_="{}")
+    after, seen = 0, 0
+    while True:
+        query = select(e.id, e.session_id, e.tool_name, e.hook_event_type, e.timestamp,
+                       payload.label("payload")).where(
+            e.id > after, e.hook_event_type.in_(wanted)).order_by(e.id).limit(chunk)
+        rows = [dict(r._mapping) for r in conn.execute(query)]
+        if not rows:
+            return seen
+        add(conn, rows)
+        seen += len(rows)
+        after = rows[-1]["id"]
+
+
+def totals(conn: Connection, kind: str, start: int, end: int | None = None
+           ) -> dict[tuple[str, str], tuple[int, int]]:
+    """(name, detail) -> (count, newest time) of `kind` over the hours from the one holding
+    `start` up to (not including) the one starting at or after `end`."""
+    c = COUNTS.c
+    query = select(c.name, c.detail, func.sum(c.count), func.max(c.last_ms)).where(
+        c.kind == kind, c.bucket_ms >= start // HOUR_MS * HOUR_MS)
+    if end is not None:
+        query = query.where(c.bucket_ms < end)
+    query = query.group_by(c.name, c.detail)
+    return {(name, detail): (int(n), int(last)) for name, detail, n, last in conn.execute(query)}
+
+
+class WithCounts:
+    """The in-transaction step: count the batch, then run the next step (the sessions fold)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def __call__(self, conn: Connection, rows: list[Row]) -> FoldNotes | None:
+        add(conn, rows)
+        return self.inner(conn, rows)
