@@ -20,7 +20,7 @@ from router_ext.read.dashboard import (
     FAILURE_TYPES,
     TOOL_END_TYPES,
     fetch,
-    model_rows,
+    model_costs,
 )
 from router_ext.read.reader import EVENTS, SESSIONS
 from router_ext.read.sessions import TOKENS, USER
@@ -188,16 +188,18 @@ def top_errors(engine: Engine, since_ms: int, limit: int = 20) -> list[dict[str,
 
 
 def cost_by_day_model(engine: Engine, since_ms: int, tz_offset_ms: int) -> list[dict[str, Any]]:
-    """Cost per local day and model, from each session's per-model usage."""
+    """Cost per local day and model, from each session's per-model usage (one pass over the
+    window's sessions, reading four columns as tuples: this is most of the analytics view)."""
     s = SESSIONS.c
-    query = select(s.started_at, s.model, s.cost_usd, s.model_usage, s.input_tokens,
-                   s.output_tokens, s.cache_read_tokens, s.cache_creation_tokens).where(
+    query = select(s.started_at, s.model_usage, s.model, s.cost_usd).where(
         s.started_at >= since_ms, COUNTED).limit(100_000)
     totals: defaultdict[tuple[int, str], float] = defaultdict(float)
-    for row in fetch(engine, query):
-        day = (row["started_at"] + tz_offset_ms) // DAY_MS * DAY_MS - tz_offset_ms
-        for usage in model_rows(row):
-            totals[(day, usage["model"])] += float(usage["cost_usd"])
+    with engine.connect() as conn:
+        rows = conn.execute(query).tuples().all()
+    for started, usage, model, cost in rows:
+        day = (started + tz_offset_ms) // DAY_MS * DAY_MS - tz_offset_ms
+        for name, spent in model_costs(usage, model, cost):
+            totals[(day, name)] += spent
     return [{"day_ms": d, "model": m, "cost_usd": round(c, 6)}
             for (d, m), c in sorted(totals.items())]
 
