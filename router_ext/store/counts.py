@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, case, func, select, tuple_
+from sqlalchemy import Connection, case, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from router_ext.otlp.values import flag
@@ -35,7 +35,6 @@ SPAWN_TYPE = "SubagentStart"
 OTLP_TOOL_RESULT = "claude_code.tool_result"
 # Types whose payload a count needs; every other event is counted from its columns alone.
 PAYLOAD_TYPES = (FAILURE_TYPE, SPAWN_TYPE, OTLP_TOOL_RESULT)
-CHUNK = 200  # keys per lookup: 800 bound parameters, under every SQLite's limit
 Key = tuple[str, int, str, str]  # kind, hour, name, detail
 SessionKey = tuple[int, str, str, str]  # hour, session, tool, outcome
 
@@ -94,50 +93,35 @@ def tally(rows: Iterable[Row]) -> Tally:
     return out
 
 
-def _stored(conn: Connection, keys: Sequence[SessionKey]) -> dict[SessionKey, tuple[int, int]]:
-    c = PER_SESSION.c
-    found: dict[SessionKey, tuple[int, int]] = {}
-    for start in range(0, len(keys), CHUNK):
-        chunk = keys[start:start + CHUNK]
-        query = select(c.bucket_ms, c.session_id, c.tool, c.outcome, c.hooks, c.otlp).where(
-            tuple_(c.bucket_ms, c.session_id, c.tool, c.outcome).in_(chunk))
-        for b, s, t, o, h, n in conn.execute(query):
-            found[(int(b), s, t, o)] = (int(h), int(n))
-    return found
-
-
-def _tool_deltas(conn: Connection, tally_: Tally) -> list[dict[str, Any]]:
-    """Add the per-session counts; move each hourly tool count by how much its max moved."""
-    keys = sorted(tally_.hooks.keys() | tally_.otlp.keys())
-    if not keys:
-        return []
-    before = _stored(conn, keys)
-    rows = []
-    for key in keys:
-        hooks, otlp = before.get(key, (0, 0))
-        added_hooks, added_otlp = tally_.hooks[key], tally_.otlp[key]
-        moved = max(hooks + added_hooks, otlp + added_otlp) - max(hooks, otlp)
-        if moved:
-            hour, _session, tool, outcome = key
-            tally_.counts[("tools", hour, tool, outcome)] += moved
-        rows.append({"bucket_ms": key[0], "session_id": key[1], "tool": key[2],
-                     "outcome": key[3], "hooks": added_hooks, "otlp": added_otlp})
-    return rows
-
-
 def _insert(conn: Connection, table: Any) -> Any:
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     return dialect.insert(table)
 
 
-def _upsert_sessions(conn: Connection, rows: list[dict[str, Any]]) -> None:
+def _tool_deltas(conn: Connection, tally_: Tally) -> None:
+    """Add the per-session counts; move each hourly tool count by how much its max moved.
+
+    One upsert returns each key's new numbers (the old ones are those minus what was added),
+    so no lookup precedes it; the keys of a batch are distinct.
+    """
+    keys = sorted(tally_.hooks.keys() | tally_.otlp.keys())
+    if not keys:
+        return
+    rows = [{"bucket_ms": k[0], "session_id": k[1], "tool": k[2], "outcome": k[3],
+             "hooks": tally_.hooks[k], "otlp": tally_.otlp[k]} for k in keys]
     statement = _insert(conn, PER_SESSION)
     excluded = statement.excluded
+    c = PER_SESSION.c
     statement = statement.on_conflict_do_update(
         index_elements=["bucket_ms", "session_id", "tool", "outcome"],
-        set_={"hooks": PER_SESSION.c.hooks + excluded.hooks,
-              "otlp": PER_SESSION.c.otlp + excluded.otlp})
-    conn.execute(statement, rows)
+        set_={"hooks": c.hooks + excluded.hooks, "otlp": c.otlp + excluded.otlp},
+    ).returning(c.hooks, c.otlp, sort_by_parameter_order=True)
+    for key, (hooks, otlp) in zip(keys, conn.execute(statement, rows), strict=True):
+        added_hooks, added_otlp = tally_.hooks[key], tally_.otlp[key]
+        moved = max(hooks, otlp) - max(hooks - added_hooks, otlp - added_otlp)
+        if moved:
+            hour, _session, tool, outcome = key
+            tally_.counts[("tools", hour, tool, outcome)] += moved
 
 
 def _upsert_counts(conn: Connection, tally_: Tally) -> None:
@@ -159,9 +143,7 @@ def _upsert_counts(conn: Connection, tally_: Tally) -> None:
 def add(conn: Connection, rows: Iterable[Row]) -> None:
     """Count these just-stored events into the hourly tables (inside the caller's transaction)."""
     tally_ = tally(rows)
-    session_rows = _tool_deltas(conn, tally_)
-    if session_rows:
-        _upsert_sessions(conn, session_rows)
+    _tool_deltas(conn, tally_)
     _upsert_counts(conn, tally_)
 
 
