@@ -204,22 +204,36 @@ def cost_by_day_model(engine: Engine, since_ms: int, tz_offset_ms: int) -> list[
             for (d, m), c in sorted(totals.items())]
 
 
-GROUPS = {"user": USER, "project": func.coalesce(SESSIONS.c.project, "unknown")}
+def usage_by_user_and_project(engine: Engine, since_ms: int, limit: int = 20
+                              ) -> dict[str, list[dict[str, Any]]]:
+    """Sessions, cost, tokens and tool failures per user and per project, costliest first.
 
-
-def usage_by(engine: Engine, since_ms: int, group: str, limit: int = 20) -> list[dict[str, Any]]:
-    """Sessions, cost, tokens and tool failures per user or project, costliest first."""
+    One pass over the window's sessions grouped by (user, project); the few pairs are then
+    summed each way (two GROUP BY queries read the same sessions twice)."""
     s = SESSIONS.c
-    key = GROUPS[group].label("key")
     query = select(
-        key, func.count().label("sessions"),
-        func.coalesce(func.sum(s.cost_usd), 0.0).label("cost_usd"),
+        USER.label("user"), func.coalesce(s.project, "unknown").label("project"),
+        func.count().label("sessions"), func.coalesce(func.sum(s.cost_usd), 0.0).label("cost"),
         func.coalesce(func.sum(TOKENS), 0).label("tokens"),
-        func.coalesce(func.sum(s.tool_failures_count), 0).label("tool_failures"),
-    ).where(s.started_at >= since_ms, COUNTED).group_by(key).order_by(
-        func.sum(s.cost_usd).desc(), func.count().desc()).limit(limit)
-    return [{**r, "cost_usd": round(float(r["cost_usd"]), 6), "tokens": int(r["tokens"]),
-             "tool_failures": int(r["tool_failures"])} for r in fetch(engine, query)]
+        func.coalesce(func.sum(s.tool_failures_count), 0).label("failures"),
+    ).where(s.started_at >= since_ms, COUNTED).group_by(USER, func.coalesce(s.project,
+                                                                          "unknown"))
+    groups: dict[str, defaultdict[str, list[float]]] = {
+        "user": defaultdict(lambda: [0, 0.0, 0, 0]),
+        "project": defaultdict(lambda: [0, 0.0, 0, 0])}
+    with engine.connect() as conn:
+        for user, project, n, cost, tokens, failures in conn.execute(query):
+            for group, key in (("user", user), ("project", project)):
+                total = groups[group][key]
+                total[0] += n
+                total[1] += float(cost)
+                total[2] += int(tokens)
+                total[3] += int(failures)
+    return {group: [{"key": key, "sessions": int(t[0]), "cost_usd": round(t[1], 6),
+                     "tokens": int(t[2]), "tool_failures": int(t[3])}
+                    for key, t in sorted(totals.items(), key=lambda kv: (-kv[1][1], -kv[1][0]))
+                    [:limit]]
+            for group, totals in groups.items()}
 
 
 def analytics(engine: Engine, now_ms: int, days: int, tz_offset_ms: int) -> dict[str, Any]:
@@ -234,8 +248,8 @@ def analytics(engine: Engine, now_ms: int, days: int, tz_offset_ms: int) -> dict
         "subagents": spawns,
         "cost_by_day_model": cost_by_day_model(engine, since, tz_offset_ms),
         "top_errors": top_errors(engine, since),
-        "by_user": usage_by(engine, since, "user"),
-        "by_project": usage_by(engine, since, "project"),
+        **{f"by_{group}": rows
+           for group, rows in usage_by_user_and_project(engine, since).items()},
     }
 
 
