@@ -11,12 +11,13 @@ import argparse
 import asyncio
 import json
 import random
+import sqlite3
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert
+from sqlalchemy import Connection, create_engine, delete, insert
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -25,6 +26,8 @@ from router_ext.read.reader import SESSIONS
 from router_ext.records import Row
 from router_ext.runtime import RouterExt
 from router_ext.settings import Settings
+from router_ext.store import counts, schema
+from router_ext.store.writer import EVENTS
 
 MODELS = ("claude-sonnet-4-5", "claude-opus-4-5", "claude-haiku-4-5")
 PROJECTS = ("/srv/router", "/srv/billing", "/home/dev/site")
@@ -130,6 +133,56 @@ async def seed(database_url: str, *, events: int, sessions: int, days: float = 1
     finally:
         await core.stop()
     return {"events": events, "sessions": sessions, "seconds": time.perf_counter() - started}
+
+
+def replicate(source: Path, target: Path, times: int) -> dict[str, float]:
+    """Make `target` hold `times` copies of `source`'s events (written there by :func:`seed`),
+    then count them into the dashboard's hourly tables.
+
+    Ten million events through the writer take over an hour on a small machine; this copies
+    the rows the writer stored (each copy's uids suffixed, timestamps moved by the copy's
+    number of milliseconds, ids in time order) in SQL, and counts them with the code the
+    migration runs (`counts.backfill`, which adds each chunk as the writer adds a batch). The
+    sessions are the source's.
+    """
+    started = time.perf_counter()
+    engine = create_engine(f"sqlite:///{target}")
+    schema.upgrade(engine)
+    engine.dispose()
+    columns = [c.name for c in EVENTS.columns if c.name != "id"]
+    picked = ", ".join({"event_uid": "e.event_uid || '.' || k.n",
+                        "timestamp": "e.timestamp + k.n"}.get(c, f"e.{c}") for c in columns)
+    db = sqlite3.connect(target, isolation_level=None)
+    try:
+        db.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; "
+                         "PRAGMA cache_size=-1000000;")
+        db.execute("ATTACH DATABASE ? AS src", (str(source),))
+        indexes = [sql for (sql,) in db.execute(
+            "SELECT sql FROM main.sqlite_master WHERE type = 'index' AND tbl_name = 'events' "
+            "AND sql IS NOT NULL")]
+        for (name,) in db.execute("SELECT name FROM main.sqlite_master WHERE type = 'index' "
+                                  "AND tbl_name = 'events' AND sql IS NOT NULL").fetchall():
+            db.execute(f"DROP INDEX main.{name}")
+        db.execute("CREATE TEMP TABLE k(n INTEGER PRIMARY KEY)")
+        db.executemany("INSERT INTO k VALUES (?)", [(n,) for n in range(times)])
+        db.execute("BEGIN")
+        # The timestamp index walks the source in time order; the copies of each row follow it.
+        db.execute(f"INSERT INTO main.events ({', '.join(columns)}) SELECT {picked} "
+                   f"FROM src.events AS e INDEXED BY ix_events_timestamp CROSS JOIN k "
+                   f"ORDER BY e.timestamp, k.n")
+        db.execute("INSERT INTO main.harness_sessions SELECT * FROM src.harness_sessions")
+        db.execute("COMMIT")
+        for sql in indexes:
+            db.execute(sql)
+        db.execute("DETACH DATABASE src")
+        db.executescript("PRAGMA journal_mode=WAL;")
+    finally:
+        db.close()
+    engine = create_engine(f"sqlite:///{target}")
+    with engine.begin() as conn:
+        counted = counts.backfill(conn)
+    engine.dispose()
+    return {"counted": counted, "seconds": time.perf_counter() - started}
 
 
 def main() -> None:
