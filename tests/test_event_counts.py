@@ -122,7 +122,7 @@ def stored_counts(engine: Engine) -> dict[tuple[str, int, str, str], tuple[int, 
                 if count}
 
 
-@settings(max_examples=12, deadline=None,
+@settings(max_examples=40, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(batches=script)
 def test_counts_equal_a_recount_after_random_inserts_and_restarts(

@@ -12,6 +12,7 @@ session and hour, the larger of the two counts. The per-session numbers live in
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import Counter
 from collections.abc import Iterable
@@ -19,10 +20,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, case, func, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql
 
 from router_ext.otlp.values import flag
 from router_ext.records import FoldNotes, Row, decoded_payload
+from router_ext.store.db import sqlite_cursor
 from router_ext.store.models import Event, EventCount, SessionToolCount
 
 EVENTS = Event.__table__  # type: ignore[attr-defined]
@@ -93,9 +95,48 @@ def tally(rows: Iterable[Row]) -> Tally:
     return out
 
 
-def _insert(conn: Connection, table: Any) -> Any:
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return dialect.insert(table)
+# SQLite has one writer (ours): plain SQL through the driver skips SQLAlchemy's per-statement
+# work, which cost more than the counting itself for a one-event transaction.
+_SQLITE_SESSIONS = (
+    "INSERT INTO session_tool_counts (bucket_ms, session_id, tool, outcome, hooks, otlp) "
+    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (bucket_ms, session_id, tool, outcome) DO UPDATE "
+    "SET hooks = hooks + excluded.hooks, otlp = otlp + excluded.otlp RETURNING hooks, otlp")
+_SQLITE_COUNTS = (
+    "INSERT INTO event_counts (kind, bucket_ms, name, detail, count, last_ms) "
+    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (kind, bucket_ms, name, detail) DO UPDATE "
+    "SET count = count + excluded.count, last_ms = max(last_ms, excluded.last_ms)")
+
+
+@functools.cache
+def _core_statements() -> tuple[Any, Any]:
+    """The same two upserts for other databases (PostgreSQL), built once."""
+    per_session = postgresql.insert(PER_SESSION)
+    c = PER_SESSION.c
+    sessions = per_session.on_conflict_do_update(
+        index_elements=["bucket_ms", "session_id", "tool", "outcome"],
+        set_={"hooks": c.hooks + per_session.excluded.hooks,
+              "otlp": c.otlp + per_session.excluded.otlp},
+    ).returning(c.hooks, c.otlp, sort_by_parameter_order=True)
+    hourly = postgresql.insert(COUNTS)
+    c = COUNTS.c
+    totals = hourly.on_conflict_do_update(
+        index_elements=["kind", "bucket_ms", "name", "detail"],
+        set_={"count": c.count + hourly.excluded["count"],
+              "last_ms": func.greatest(c.last_ms, hourly.excluded.last_ms)})
+    return sessions, totals
+
+
+_SESSION_COLUMNS = ("bucket_ms", "session_id", "tool", "outcome", "hooks", "otlp")
+_COUNT_COLUMNS = ("kind", "bucket_ms", "name", "detail", "count", "last_ms")
+
+
+def _upsert_sessions(conn: Connection, rows: list[tuple[Any, ...]]) -> list[tuple[int, int]]:
+    """Add the per-session rows; each key's numbers after adding, in order."""
+    cursor = sqlite_cursor(conn)
+    if cursor is not None:
+        return [cursor.execute(_SQLITE_SESSIONS, row).fetchone() for row in rows]
+    params = [dict(zip(_SESSION_COLUMNS, row, strict=True)) for row in rows]
+    return [(int(h), int(o)) for h, o in conn.execute(_core_statements()[0], params)]
 
 
 def _tool_deltas(conn: Connection, tally_: Tally) -> None:
@@ -107,16 +148,8 @@ def _tool_deltas(conn: Connection, tally_: Tally) -> None:
     keys = sorted(tally_.hooks.keys() | tally_.otlp.keys())
     if not keys:
         return
-    rows = [{"bucket_ms": k[0], "session_id": k[1], "tool": k[2], "outcome": k[3],
-             "hooks": tally_.hooks[k], "otlp": tally_.otlp[k]} for k in keys]
-    statement = _insert(conn, PER_SESSION)
-    excluded = statement.excluded
-    c = PER_SESSION.c
-    statement = statement.on_conflict_do_update(
-        index_elements=["bucket_ms", "session_id", "tool", "outcome"],
-        set_={"hooks": c.hooks + excluded.hooks, "otlp": c.otlp + excluded.otlp},
-    ).returning(c.hooks, c.otlp, sort_by_parameter_order=True)
-    for key, (hooks, otlp) in zip(keys, conn.execute(statement, rows), strict=True):
+    rows = [(*k, tally_.hooks[k], tally_.otlp[k]) for k in keys]
+    for key, (hooks, otlp) in zip(keys, _upsert_sessions(conn, rows), strict=True):
         added_hooks, added_otlp = tally_.hooks[key], tally_.otlp[key]
         moved = max(hooks, otlp) - max(hooks - added_hooks, otlp - added_otlp)
         if moved:
@@ -125,19 +158,16 @@ def _tool_deltas(conn: Connection, tally_: Tally) -> None:
 
 
 def _upsert_counts(conn: Connection, tally_: Tally) -> None:
-    rows = [{"kind": k[0], "bucket_ms": k[1], "name": k[2], "detail": k[3], "count": n,
-             "last_ms": tally_.last.get(k, k[1])} for k, n in tally_.counts.items() if n]
+    # Keys whose count did not move still carry their newest time (a call both sides reported).
+    rows = [(*k, n, tally_.last.get(k, k[1])) for k, n in tally_.counts.items()]
     if not rows:
         return
-    statement = _insert(conn, COUNTS)
-    excluded = statement.excluded
-    c = COUNTS.c
-    statement = statement.on_conflict_do_update(
-        index_elements=["kind", "bucket_ms", "name", "detail"],
-        set_={"count": c.count + excluded["count"],
-              "last_ms": case((excluded.last_ms > c.last_ms, excluded.last_ms),
-                              else_=c.last_ms)})
-    conn.execute(statement, rows)
+    cursor = sqlite_cursor(conn)
+    if cursor is not None:
+        cursor.executemany(_SQLITE_COUNTS, rows)
+        return
+    conn.execute(_core_statements()[1],
+                 [dict(zip(_COUNT_COLUMNS, row, strict=True)) for row in rows])
 
 
 def add(conn: Connection, rows: Iterable[Row]) -> None:
@@ -186,7 +216,8 @@ def totals(conn: Connection, kind: str, start: int, end: int | None = None
     if end is not None:
         query = query.where(c.bucket_ms < end)
     query = query.group_by(c.name, c.detail)
-    return {(name, detail): (int(n), int(last)) for name, detail, n, last in conn.execute(query)}
+    return {(name, detail): (int(n), int(last)) for name, detail, n, last in conn.execute(query)
+            if n}
 
 
 class WithCounts:
