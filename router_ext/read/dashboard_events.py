@@ -19,8 +19,8 @@ from router_ext.records import Row
 # A text search reads ids newest first in windows of this many, and stops once it has a page
 # or has spent SEARCH_BUDGET_S; the page then offers to search further back from where it
 # stopped, so one request never scans the whole table (a word found nowhere costs the budget).
-SEARCH_WINDOW = 20_000
-SEARCH_BUDGET_S = 0.05
+SEARCH_WINDOW = 10_000
+SEARCH_BUDGET_S = 0.04
 
 
 def _event_filters(query: Any, filters: dict[str, list[str]]) -> Any:
