@@ -195,7 +195,7 @@ def cost_by_day_model(engine: Engine, since_ms: int, tz_offset_ms: int) -> list[
         s.started_at >= since_ms, COUNTED).limit(100_000)
     totals: defaultdict[tuple[int, str], float] = defaultdict(float)
     with engine.connect() as conn:
-        rows = conn.execute(query).tuples().all()
+        rows = list(conn.execute(query))
     for started, usage, model, cost in rows:
         day = (started + tz_offset_ms) // DAY_MS * DAY_MS - tz_offset_ms
         for name, spent in model_costs(usage, model, cost):
