@@ -20,7 +20,7 @@ from router_ext.read.dashboard import (
     FAILURE_TYPES,
     TOOL_END_TYPES,
     fetch,
-    model_costs,
+    usage_costs,
 )
 from router_ext.read.reader import EVENTS, SESSIONS
 from router_ext.read.sessions import TOKENS, USER
@@ -187,6 +187,26 @@ def top_errors(engine: Engine, since_ms: int, limit: int = 20) -> list[dict[str,
     return sorted(groups.values(), key=lambda g: (-g["count"], -g["last_ms"]))[:limit]
 
 
+# Decoding each session's usage JSON is most of a month's analytics; a session's usage text
+# changes only when the session does, so its decoded costs are kept, keyed by that text.
+_COSTS: dict[str, list[tuple[str, float]]] = {}
+COST_MEMO_ENTRIES = 50_000  # about 15 MB at most
+
+
+def _costs(usage: str | None, model: str | None, cost: float | None) -> list[tuple[str, float]]:
+    """:func:`model_costs`, with the decoded usage of each text kept."""
+    if usage:
+        hit = _COSTS.get(usage)
+        if hit is None:
+            hit = usage_costs(usage)
+            if len(_COSTS) >= COST_MEMO_ENTRIES:
+                _COSTS.clear()
+            _COSTS[usage] = hit
+        if hit:
+            return hit
+    return [(model or "unknown", float(cost or 0.0))]
+
+
 def cost_by_day_model(engine: Engine, since_ms: int, tz_offset_ms: int) -> list[dict[str, Any]]:
     """Cost per local day and model, from each session's per-model usage (one pass over the
     window's sessions, reading four columns as tuples: this is most of the analytics view)."""
@@ -198,7 +218,7 @@ def cost_by_day_model(engine: Engine, since_ms: int, tz_offset_ms: int) -> list[
         rows = list(conn.execute(query))
     for started, usage, model, cost in rows:
         day = (started + tz_offset_ms) // DAY_MS * DAY_MS - tz_offset_ms
-        for name, spent in model_costs(usage, model, cost):
+        for name, spent in _costs(usage, model, cost):
             totals[(day, name)] += spent
     return [{"day_ms": d, "model": m, "cost_usd": round(c, 6)}
             for (d, m), c in sorted(totals.items())]
