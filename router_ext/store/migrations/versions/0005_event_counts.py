@@ -2,7 +2,9 @@
 
 The tables start with a recount of every stored event, plus what retention had already rolled
 up into event_rollups (those events are gone; their counts are not). From then on the writer
-adds each batch in its insert transaction (router_ext.store.counts).
+adds each batch in its insert transaction (router_ext.store.counts). The recount uses that
+same code, so the two cannot disagree; a later revision that changes these tables must keep it
+able to write the columns created here (or copy it into this file).
 
 Revision ID: 0005
 Revises: 0004
