@@ -11,12 +11,13 @@ import argparse
 import asyncio
 import json
 import random
+import sqlite3
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert
+from sqlalchemy import Connection, create_engine, delete, insert
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -25,6 +26,8 @@ from router_ext.read.reader import SESSIONS
 from router_ext.records import Row
 from router_ext.runtime import RouterExt
 from router_ext.settings import Settings
+from router_ext.store import counts, schema
+from router_ext.store.writer import EVENTS
 
 MODELS = ("claude-sonnet-4-5", "claude-opus-4-5", "claude-haiku-4-5")
 PROJECTS = ("/srv/router", "/srv/billing", "/home/dev/site")
@@ -92,8 +95,9 @@ def _event(i: int, session: Row, t: int, rng: random.Random) -> Row:
 
 
 async def seed(database_url: str, *, events: int, sessions: int, days: float = 14,
-               seed_value: int = 7) -> dict[str, float]:
-    """Write `sessions` sessions and `events` events spread over the last `days` days."""
+               seed_value: int = 7, progress: int = 0) -> dict[str, float]:
+    """Write `sessions` sessions and `events` events spread over the last `days` days (printing
+    how far it got every `progress` batches when that is not 0)."""
     rng = random.Random(seed_value)
     core = RouterExt(Settings(database_url=database_url))
     await core.start()
@@ -103,10 +107,19 @@ async def seed(database_url: str, *, events: int, sessions: int, days: float = 1
     rows = [_session_row(i, now, span, rng) for i in range(sessions)]
     stamps = sorted(now - rng.randrange(span) for _ in range(events))
     try:
+        # The next batch is built while the writer commits the one before (its thread spends
+        # most of that time inside SQLite), so seeding ten million events takes minutes less.
+        pending: asyncio.Task[Any] | None = None
         for start in range(0, events, BATCH):
             batch = [_event(i, rng.choice(rows), stamps[i], rng)
                      for i in range(start, min(start + BATCH, events))]
-            await core.ingest(batch, "bench")
+            if pending is not None:
+                await pending
+            pending = asyncio.create_task(core.ingest(batch, "bench"))
+            if progress and start and start % (progress * BATCH) == 0:
+                print(f"  {start:,} events ({time.perf_counter() - started:.0f} s)", flush=True)
+        if pending is not None:
+            await pending
 
         def put_sessions(conn: Connection) -> tuple[None, list[Row]]:
             ids = [r["id"] for r in rows]
@@ -120,6 +133,56 @@ async def seed(database_url: str, *, events: int, sessions: int, days: float = 1
     finally:
         await core.stop()
     return {"events": events, "sessions": sessions, "seconds": time.perf_counter() - started}
+
+
+def replicate(source: Path, target: Path, times: int) -> dict[str, float]:
+    """Make `target` hold `times` copies of `source`'s events (written there by :func:`seed`),
+    then count them into the dashboard's hourly tables.
+
+    Ten million events through the writer take over an hour on a small machine; this copies
+    the rows the writer stored (each copy's uids suffixed, timestamps moved by the copy's
+    number of milliseconds, ids in time order) in SQL, and counts them with the code the
+    migration runs (`counts.backfill`, which adds each chunk as the writer adds a batch). The
+    sessions are the source's.
+    """
+    started = time.perf_counter()
+    engine = create_engine(f"sqlite:///{target}")
+    schema.upgrade(engine)
+    engine.dispose()
+    columns = [c.name for c in EVENTS.columns if c.name != "id"]
+    picked = ", ".join({"event_uid": "e.event_uid || '.' || k.n",
+                        "timestamp": "e.timestamp + k.n"}.get(c, f"e.{c}") for c in columns)
+    db = sqlite3.connect(target, isolation_level=None)
+    try:
+        db.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; "
+                         "PRAGMA cache_size=-1000000;")
+        db.execute("ATTACH DATABASE ? AS src", (str(source),))
+        indexes = [sql for (sql,) in db.execute(
+            "SELECT sql FROM main.sqlite_master WHERE type = 'index' AND tbl_name = 'events' "
+            "AND sql IS NOT NULL")]
+        for (name,) in db.execute("SELECT name FROM main.sqlite_master WHERE type = 'index' "
+                                  "AND tbl_name = 'events' AND sql IS NOT NULL").fetchall():
+            db.execute(f"DROP INDEX main.{name}")
+        db.execute("CREATE TEMP TABLE k(n INTEGER PRIMARY KEY)")
+        db.executemany("INSERT INTO k VALUES (?)", [(n,) for n in range(times)])
+        db.execute("BEGIN")
+        # The timestamp index walks the source in time order; the copies of each row follow it.
+        db.execute(f"INSERT INTO main.events ({', '.join(columns)}) SELECT {picked} "
+                   f"FROM src.events AS e INDEXED BY ix_events_timestamp CROSS JOIN k "
+                   f"ORDER BY e.timestamp, k.n")
+        db.execute("INSERT INTO main.harness_sessions SELECT * FROM src.harness_sessions")
+        db.execute("COMMIT")
+        for sql in indexes:
+            db.execute(sql)
+        db.execute("DETACH DATABASE src")
+        db.executescript("PRAGMA journal_mode=WAL;")
+    finally:
+        db.close()
+    engine = create_engine(f"sqlite:///{target}")
+    with engine.begin() as conn:
+        counted = counts.backfill(conn)
+    engine.dispose()
+    return {"counted": counted, "seconds": time.perf_counter() - started}
 
 
 def main() -> None:

@@ -40,6 +40,7 @@ from router_ext.sessions.pricing import PriceTable
 from router_ext.sessions.sweeper import Sweeper
 from router_ext.settings import Settings
 from router_ext.store import schema
+from router_ext.store.counts import WithCounts
 from router_ext.store.db import make_engine
 from router_ext.store.pg_fanout import Sequencer
 from router_ext.store.retention import Pruner, ensure_incremental_vacuum
@@ -99,7 +100,7 @@ class RouterExt:
         """Every step around a commit, in the order it runs."""
         # Inside the insert transaction: a session row never disagrees with its events, nor
         # the usage ledger (usage over time, for reports and budgets) with the session row.
-        self.writer.in_transaction = WithLedger(fold)
+        self.writer.in_transaction = WithCounts(WithLedger(fold))  # + the dashboard's counts
         # After commit, in order. Live fan-out first, so subscribers hear of an event as soon
         # as possible. PostgreSQL replicas share one database: the bus is fed in id order from
         # every replica's commits (LISTEN/NOTIFY); SQLite has one process, so commits go in.

@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy import select
 
 from router_ext.records import COLUMNS
+from router_ext.store.counts import COUNTS
 from router_ext.store.db import make_throwaway_engine
 from router_ext.store.portable import SESSIONS
 from router_ext.store.rollups import ROLLUPS
@@ -145,6 +146,19 @@ def snapshot(url: str) -> Snapshot:
     return events, sessions, counts
 
 
+def hourly(url: str) -> list[tuple[Any, ...]]:
+    """The dashboard's hourly tool and subagent counts (what an export carries of them)."""
+    c = COUNTS.c
+    engine = make_throwaway_engine(url)
+    try:
+        with engine.connect() as conn:
+            query = select(c.kind, c.bucket_ms, c.name, c.detail, c.count).where(
+                c.kind.in_(("tools", "subagents"))).order_by(*COUNTS.primary_key.columns)
+            return [tuple(r) for r in conn.execute(query)]
+    finally:
+        engine.dispose()
+
+
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     """A source database (server stopped) whose sessions 3-5 days old were pruned, and its
@@ -183,10 +197,12 @@ def test_export_then_import_into_fresh_sqlite_is_equal(exported: tuple[str, Path
     assert report["stored"] == len(events) and report["sessions_stored"] == len(sessions)
     assert report["rollups"] == len(counts) and report["complete"] is True
     assert snapshot(target) == (events, sessions, counts)
+    assert hourly(target) == hourly(source) != []  # pruned events' counts included
     again = import_into(target, out)
     assert again["stored"] == 0 and again["duplicates"] == len(events)
     assert again["sessions_kept"] == len(sessions)
     assert snapshot(target) == (events, sessions, counts)
+    assert hourly(target) == hourly(source)
 
 
 def test_export_filters_by_time_and_source(exported: tuple[str, Path], tmp_path: Path) -> None:

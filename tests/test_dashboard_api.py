@@ -175,22 +175,3 @@ def test_api_needs_the_token_but_the_page_does_not(tmp_path: Path) -> None:
         assert ok.status_code == 200
     finally:
         proc.stop()
-
-
-def test_day_cache_reuses_days_that_are_over_and_recounts_today() -> None:
-    from collections import Counter
-
-    from router_ext.read.daily_cache import DAY_MS, DayCache
-
-    calls: list[tuple[int, int]] = []
-
-    def count(start: int, end: int) -> Counter[Any]:
-        calls.append((start, end))
-        return Counter({"x": 1})
-
-    cache = DayCache(ttl_seconds=60)
-    now = 10 * DAY_MS + 3_600_000  # an hour into day 10
-    assert cache.total("k", 7 * DAY_MS, now, count)["x"] == 4
-    assert len(calls) == 4
-    assert cache.total("k", 7 * DAY_MS, now, count)["x"] == 4
-    assert calls[4:] == [(10 * DAY_MS, 11 * DAY_MS)]  # only today again

@@ -3,15 +3,17 @@
 
 import { api } from "./api.js";
 import { clear, h } from "./dom.js";
-import * as alerts from "./views/alerts.js";
-import * as analytics from "./views/analytics.js";
-import * as approvals from "./views/approvals.js";
-import * as live from "./views/live.js";
-import * as ralph from "./views/ralph.js";
-import * as session from "./views/session.js";
-import * as sessions from "./views/sessions.js";
-
-const VIEWS = { sessions, live, approvals, analytics, ralph, alerts, session };
+// Each view's module is fetched when the view is first shown: the first screen loads only
+// what it draws.
+const VIEWS = {
+  sessions: () => import("./views/sessions.js"),
+  live: () => import("./views/live.js"),
+  approvals: () => import("./views/approvals.js"),
+  analytics: () => import("./views/analytics.js"),
+  ralph: () => import("./views/ralph.js"),
+  alerts: () => import("./views/alerts.js"),
+  session: () => import("./views/session.js"),
+};
 const main = document.getElementById("main");
 let cleanup = null;
 
@@ -28,7 +30,10 @@ function parseHash() {
            params: new URLSearchParams(qs) };
 }
 
-function route() {
+let routed = 0;
+
+async function route() {
+  const turn = ++routed;
   const { name, arg, params } = parseHash();
   if (cleanup) cleanup();
   cleanup = null;
@@ -40,7 +45,9 @@ function route() {
   }
   main.replaceChildren();
   main.dataset.view = name;
-  cleanup = VIEWS[name].mount(main, { arg, params, setStatus }) || null;
+  const view = await VIEWS[name]();
+  if (turn !== routed) return; // another route began while this module loaded
+  cleanup = view.mount(main, { arg, params, setStatus }) || null;
   main.focus({ preventScroll: true });
 }
 

@@ -11,22 +11,21 @@ from collections import Counter, defaultdict
 from collections.abc import Hashable
 from typing import Any, cast
 
-from sqlalchemy import Engine, case, func, select
+from sqlalchemy import Connection, Engine, case, func, select
 
 from router_ext.otlp.values import flag, number
-from router_ext.read.daily_cache import DayCache
 from router_ext.read.dashboard import (
     COUNTED,
     DAY_MS,
     FAILURE_TYPES,
     TOOL_END_TYPES,
     fetch,
-    model_rows,
+    usage_costs,
 )
 from router_ext.read.reader import EVENTS, SESSIONS
 from router_ext.read.sessions import TOKENS, USER
 from router_ext.records import Row
-from router_ext.store import rollups
+from router_ext.store import counts, rollups
 
 TEXT_LIMIT = 240
 STOP_EVENT = "stop_requested"  # what POST /api/ralph/{loop_id}/stop stores
@@ -138,18 +137,17 @@ def _loads_object(text: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def tool_usage(engine: Engine, since_ms: int, now_ms: int,
-               cache: DayCache) -> list[dict[str, Any]]:
-    """Finished tool calls and failures per tool since a time."""
-    return tool_rows(cache.total("tools", since_ms, now_ms,
-                                 lambda s, e: tool_counts(engine, s, e)))
+def tool_usage(conn: Connection, since_ms: int, now_ms: int) -> list[dict[str, Any]]:
+    """Finished tool calls and failures per tool since a time, from the hourly counts."""
+    found = counts.totals(conn, "tools", since_ms, now_ms)
+    return tool_rows(Counter({key: n for key, (n, _last) in found.items()}))
 
 
-def tool_rows(counts: Counter[Hashable], limit: int = 30) -> list[dict[str, Any]]:
+def tool_rows(found: Counter[Hashable], limit: int = 30) -> list[dict[str, Any]]:
     """Counts from :func:`tool_counts` as rows: calls and failures per tool, busiest first."""
     calls: Counter[str] = Counter()
     failures: Counter[str] = Counter()
-    for key, n in counts.items():
+    for key, n in found.items():
         tool, kind = cast(tuple[str, str], key)
         calls[tool] += n
         if kind in FAILURE_TYPES:
@@ -159,58 +157,29 @@ def tool_rows(counts: Counter[Hashable], limit: int = 30) -> list[dict[str, Any]
             for t, n in sorted(calls.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]]
 
 
-def _payloads(engine: Engine, types: tuple[str, ...], since_ms: int,
-              cap: int = 5000, until_ms: int | None = None) -> list[dict[str, Any]]:
-    e = EVENTS.c
-    query = select(e.payload, e.tool_name, e.timestamp).where(
-        e.timestamp >= since_ms, _unindexed(e.hook_event_type).in_(types))
-    if until_ms is not None:
-        query = query.where(e.timestamp < until_ms)
-    query = query.order_by(e.id.desc()).limit(cap)
-    out = []
-    for row in fetch(engine, query):
-        try:
-            payload = json.loads(row["payload"])
-        except ValueError:
-            continue
-        if isinstance(payload, dict):
-            out.append({**payload, "_tool": row["tool_name"], "_t": row["timestamp"]})
-    return out
-
-
-def _spawn_counts(engine: Engine, start: int, end: int) -> Counter[Hashable]:
-    counts: Counter[Hashable] = Counter(
-        str(p.get("agent_type") or "unknown")
-        for p in _payloads(engine, ("SubagentStart",), start, 20_000, end))
-    with engine.connect() as conn:
-        for (agent_type, _), n in rollups.counts(conn, "subagents", start, end).items():
-            counts[agent_type] += n
-    return counts
-
-
-def subagent_spawns(engine: Engine, since_ms: int, now_ms: int,
-                    cache: DayCache) -> list[dict[str, Any]]:
-    """SubagentStart events per agent type (up to 20,000 a day)."""
-    counts = cache.total("subagents", since_ms, now_ms,
-                         lambda s, e: _spawn_counts(engine, s, e))
-    return [{"agent_type": k, "count": n} for k, n in counts.most_common(20)]
+def subagent_spawns(conn: Connection, since_ms: int, now_ms: int) -> list[dict[str, Any]]:
+    """SubagentStart events per agent type, from the hourly counts."""
+    found: Counter[str] = Counter()
+    for (agent_type, _detail), (n, _last) in counts.totals(conn, "subagents", since_ms,
+                                                            now_ms).items():
+        found[agent_type] += n
+    return [{"agent_type": k, "count": n} for k, n in found.most_common(20)]
 
 
 def top_errors(engine: Engine, since_ms: int, limit: int = 20) -> list[dict[str, Any]]:
-    """The most frequent tool failures and session errors since a time."""
+    """The most frequent tool failures (hourly counts, from the hour holding since_ms) and
+    session errors since a time."""
     groups: dict[tuple[str, str], dict[str, Any]] = {}
-    for p in _payloads(engine, FAILURE_TYPES, since_ms):
-        key = (p["_tool"] or "tool", _first_line(p.get("error")))
-        entry = groups.setdefault(key, {"where": key[0], "error": key[1], "count": 0,
-                                        "last_ms": 0})
-        entry["count"] += 1
-        entry["last_ms"] = max(entry["last_ms"], p["_t"])
+    with engine.connect() as conn:
+        failures = counts.totals(conn, "errors", since_ms)
+    for (where, error), (n, last) in failures.items():
+        groups[(where, error)] = {"where": where, "error": error, "count": n, "last_ms": last}
     s = SESSIONS.c
     query = select(s.source, s.error, func.count().label("n"),
                    func.max(s.last_event_at).label("last")).where(
         s.started_at >= since_ms, s.error.is_not(None)).group_by(s.source, s.error).limit(200)
     for row in fetch(engine, query):
-        key = (f"{row['source']} session", _first_line(row["error"]))
+        key = (f"{row['source']} session", counts.first_line(row["error"]))
         entry = groups.setdefault(key, {"where": key[0], "error": key[1], "count": 0,
                                         "last_ms": 0})
         entry["count"] += row["n"]
@@ -218,56 +187,89 @@ def top_errors(engine: Engine, since_ms: int, limit: int = 20) -> list[dict[str,
     return sorted(groups.values(), key=lambda g: (-g["count"], -g["last_ms"]))[:limit]
 
 
-def _first_line(value: Any) -> str:
-    text = value if isinstance(value, str) else json.dumps(value)
-    return (text.strip().splitlines() or [""])[0][:200]
+# Decoding each session's usage JSON is most of a month's analytics; a session's usage text
+# changes only when the session does, so its decoded costs are kept, keyed by that text.
+_COSTS: dict[str, list[tuple[str, float]]] = {}
+COST_MEMO_ENTRIES = 50_000  # about 15 MB at most
+
+
+def _costs(usage: str | None, model: str | None, cost: float | None) -> list[tuple[str, float]]:
+    """:func:`model_costs`, with the decoded usage of each text kept."""
+    if usage:
+        hit = _COSTS.get(usage)
+        if hit is None:
+            hit = usage_costs(usage)
+            if len(_COSTS) >= COST_MEMO_ENTRIES:
+                _COSTS.clear()
+            _COSTS[usage] = hit
+        if hit:
+            return hit
+    return [(model or "unknown", float(cost or 0.0))]
 
 
 def cost_by_day_model(engine: Engine, since_ms: int, tz_offset_ms: int) -> list[dict[str, Any]]:
-    """Cost per local day and model, from each session's per-model usage."""
+    """Cost per local day and model, from each session's per-model usage (one pass over the
+    window's sessions, reading four columns as tuples: this is most of the analytics view)."""
     s = SESSIONS.c
-    query = select(s.started_at, s.model, s.cost_usd, s.model_usage, s.input_tokens,
-                   s.output_tokens, s.cache_read_tokens, s.cache_creation_tokens).where(
+    query = select(s.started_at, s.model_usage, s.model, s.cost_usd).where(
         s.started_at >= since_ms, COUNTED).limit(100_000)
     totals: defaultdict[tuple[int, str], float] = defaultdict(float)
-    for row in fetch(engine, query):
-        day = (row["started_at"] + tz_offset_ms) // DAY_MS * DAY_MS - tz_offset_ms
-        for usage in model_rows(row):
-            totals[(day, usage["model"])] += float(usage["cost_usd"])
+    with engine.connect() as conn:
+        rows = list(conn.execute(query))
+    for started, usage, model, cost in rows:
+        day = (started + tz_offset_ms) // DAY_MS * DAY_MS - tz_offset_ms
+        for name, spent in _costs(usage, model, cost):
+            totals[(day, name)] += spent
     return [{"day_ms": d, "model": m, "cost_usd": round(c, 6)}
             for (d, m), c in sorted(totals.items())]
 
 
-GROUPS = {"user": USER, "project": func.coalesce(SESSIONS.c.project, "unknown")}
+def usage_by_user_and_project(engine: Engine, since_ms: int, limit: int = 20
+                              ) -> dict[str, list[dict[str, Any]]]:
+    """Sessions, cost, tokens and tool failures per user and per project, costliest first.
 
-
-def usage_by(engine: Engine, since_ms: int, group: str, limit: int = 20) -> list[dict[str, Any]]:
-    """Sessions, cost, tokens and tool failures per user or project, costliest first."""
+    One pass over the window's sessions grouped by (user, project); the few pairs are then
+    summed each way (two GROUP BY queries read the same sessions twice)."""
     s = SESSIONS.c
-    key = GROUPS[group].label("key")
     query = select(
-        key, func.count().label("sessions"),
-        func.coalesce(func.sum(s.cost_usd), 0.0).label("cost_usd"),
+        USER.label("user"), func.coalesce(s.project, "unknown").label("project"),
+        func.count().label("sessions"), func.coalesce(func.sum(s.cost_usd), 0.0).label("cost"),
         func.coalesce(func.sum(TOKENS), 0).label("tokens"),
-        func.coalesce(func.sum(s.tool_failures_count), 0).label("tool_failures"),
-    ).where(s.started_at >= since_ms, COUNTED).group_by(key).order_by(
-        func.sum(s.cost_usd).desc(), func.count().desc()).limit(limit)
-    return [{**r, "cost_usd": round(float(r["cost_usd"]), 6), "tokens": int(r["tokens"]),
-             "tool_failures": int(r["tool_failures"])} for r in fetch(engine, query)]
+        func.coalesce(func.sum(s.tool_failures_count), 0).label("failures"),
+    ).where(s.started_at >= since_ms, COUNTED).group_by(USER, func.coalesce(s.project,
+                                                                          "unknown"))
+    groups: dict[str, defaultdict[str, list[float]]] = {
+        "user": defaultdict(lambda: [0, 0.0, 0, 0]),
+        "project": defaultdict(lambda: [0, 0.0, 0, 0])}
+    with engine.connect() as conn:
+        for user, project, n, cost, tokens, failures in conn.execute(query):
+            for group, key in (("user", user), ("project", project)):
+                total = groups[group][key]
+                total[0] += n
+                total[1] += float(cost)
+                total[2] += int(tokens)
+                total[3] += int(failures)
+    return {group: [{"key": key, "sessions": int(t[0]), "cost_usd": round(t[1], 6),
+                     "tokens": int(t[2]), "tool_failures": int(t[3])}
+                    for key, t in sorted(totals.items(), key=lambda kv: (-kv[1][1], -kv[1][0]))
+                    [:limit]]
+            for group, totals in groups.items()}
 
 
-def analytics(engine: Engine, now_ms: int, days: int, tz_offset_ms: int,
-              cache: DayCache) -> dict[str, Any]:
+def analytics(engine: Engine, now_ms: int, days: int, tz_offset_ms: int) -> dict[str, Any]:
     """Everything the analytics view shows, for the last `days` local days."""
     since = (now_ms + tz_offset_ms) // DAY_MS * DAY_MS - tz_offset_ms - (days - 1) * DAY_MS
+    with engine.connect() as conn:
+        tools = tool_usage(conn, since, now_ms)
+        spawns = subagent_spawns(conn, since, now_ms)
     return {
         "since_ms": since,
-        "tools": tool_usage(engine, since, now_ms, cache),
-        "subagents": subagent_spawns(engine, since, now_ms, cache),
+        "tools": tools,
+        "subagents": spawns,
         "cost_by_day_model": cost_by_day_model(engine, since, tz_offset_ms),
         "top_errors": top_errors(engine, since),
-        "by_user": usage_by(engine, since, "user"),
-        "by_project": usage_by(engine, since, "project"),
+        **{f"by_{group}": rows
+           for group, rows in usage_by_user_and_project(engine, since).items()},
     }
 
 

@@ -6,6 +6,7 @@ and says where to continue, the rate chart reads only the last minutes.
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from typing import Any
 
@@ -15,9 +16,14 @@ from router_ext.read.dashboard import escape_like, fetch
 from router_ext.read.reader import EVENTS
 from router_ext.records import Row
 
-# A text search reads at most this many ids per request, newest first; the page then offers
-# to search further back, so one query never scans the whole table.
-SEARCH_WINDOW = 100_000
+# A text search reads ids newest first in windows of this many, and stops once it has a page
+# or has spent SEARCH_BUDGET_S; the page then offers to search further back from where it
+# stopped, so one request never scans the whole table (a word found nowhere costs the budget).
+SEARCH_WINDOW = 10_000
+SEARCH_BUDGET_S = 0.04
+# Without text, the filters (app, session, type) go through their (column, id) indexes: one
+# window this wide, as it always was.
+LIST_WINDOW = 100_000
 
 
 def _event_filters(query: Any, filters: dict[str, list[str]]) -> Any:
@@ -30,16 +36,28 @@ def _event_filters(query: Any, filters: dict[str, list[str]]) -> Any:
 def search_events(engine: Engine, *, q: str, filters: dict[str, list[str]], before_id: int,
                   limit: int) -> dict[str, Any]:
     """Newest matching events below before_id whose payload or summary contains q."""
-    floor = max(before_id - SEARCH_WINDOW, 0)
-    query = _event_filters(select(EVENTS), filters).where(
-        EVENTS.c.id < before_id, EVENTS.c.id >= floor)
+    base = _event_filters(select(EVENTS), filters)
     if q:
         like = f"%{escape_like(q)}%"
-        query = query.where(or_(EVENTS.c.payload.ilike(like, escape="\\"),
-                                EVENTS.c.summary.ilike(like, escape="\\"),
-                                EVENTS.c.tool_name.ilike(like, escape="\\")))
-    rows = fetch(engine, query.order_by(EVENTS.c.id.desc()).limit(limit))
-    # A full page continues below its last row; a short one continues below the window.
+        base = base.where(or_(EVENTS.c.payload.ilike(like, escape="\\"),
+                              EVENTS.c.summary.ilike(like, escape="\\"),
+                              EVENTS.c.tool_name.ilike(like, escape="\\")))
+    rows: list[Row] = []
+    top, floor = before_id, before_id
+    window = SEARCH_WINDOW if q else LIST_WINDOW
+    deadline = time.monotonic() + (SEARCH_BUDGET_S if q else 0.0)
+    with engine.connect() as conn:
+        while len(rows) < limit and floor > 0:
+            floor = max(top - window, 0)
+            query = base.where(EVENTS.c.id < top, EVENTS.c.id >= floor).order_by(
+                EVENTS.c.id.desc()).limit(limit - len(rows))
+            result = conn.execute(query)
+            keys = tuple(result.keys())
+            rows += [dict(zip(keys, r, strict=True)) for r in result]
+            top = floor
+            if time.monotonic() > deadline:
+                break
+    # A full page continues below its last row; a short one continues below what was read.
     next_before = rows[-1]["id"] if len(rows) == limit else (floor or None)
     return {"rows": rows, "next_before_id": next_before, "scanned_to_id": floor}
 

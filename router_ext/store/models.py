@@ -148,6 +148,43 @@ class EventRollup(SQLModel, table=True):
     count: int = Field(sa_column=Column(BigInteger, nullable=False))
 
 
+class EventCount(SQLModel, table=True):
+    """What the dashboard counts from events, per hour, kept by the writer as events commit.
+
+    Written in the insert transaction (router_ext.store.counts), never lowered by retention:
+    a count covers every event ever stored, pruned or not. Kinds: "tools" (name = tool,
+    detail = PostToolUse or PostToolUseFailure), "subagents" (name = agent type), "errors"
+    (name = tool, detail = the error's first line). `last_ms` is the newest event counted.
+    """
+
+    __tablename__ = "event_counts"
+
+    kind: str = Field(primary_key=True, max_length=32)
+    bucket_ms: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    name: str = Field(primary_key=True, max_length=256)
+    detail: str = Field(primary_key=True, max_length=256)
+    count: int = Field(sa_column=Column(BigInteger, nullable=False))
+    last_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class SessionToolCount(SQLModel, table=True):
+    """Finished tool calls per hour, session, tool and outcome, as hooks and as OTLP saw them.
+
+    A session may report the same calls twice (hooks and its OpenTelemetry export); the
+    "tools" count takes the larger of the two per session and hour, and these rows are what
+    lets the writer move that maximum by the right amount when either side grows.
+    """
+
+    __tablename__ = "session_tool_counts"
+
+    bucket_ms: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    session_id: str = Field(primary_key=True, max_length=256)
+    tool: str = Field(primary_key=True, max_length=256)
+    outcome: str = Field(primary_key=True, max_length=32)
+    hooks: int = Field(sa_column=Column(BigInteger, nullable=False))
+    otlp: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
 class UsageLedger(SQLModel, table=True):
     """Every change in counted usage, per session and model, at the time it happened.
 

@@ -26,6 +26,7 @@ from typing import IO, Any
 from sqlalchemy import Connection, Engine, insert, select, update
 
 from router_ext.records import COLUMNS, Row
+from router_ext.store import counts as hourly
 from router_ext.store import rollups
 from router_ext.store.inserts import insert_rows
 from router_ext.store.models import HarnessSession
@@ -179,6 +180,7 @@ class _Batch:
         def write(conn: Connection) -> tuple[None, list[Row]]:
             if events:
                 acks, fresh = insert_rows(conn, events)
+                hourly.add(conn, fresh)  # the dashboard's hourly counts, as the writer keeps
                 report.stored += len(fresh)
                 report.duplicates += len(acks) - len(fresh)
             if sessions:

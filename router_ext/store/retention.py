@@ -23,6 +23,7 @@ from sqlalchemy import Connection, Engine, and_, delete, func, or_, select, text
 
 from router_ext.settings import Settings
 from router_ext.store import rollups, sizes
+from router_ext.store.counts import PER_SESSION
 from router_ext.store.inserts import PG_LOCK_KEY
 from router_ext.store.writer import EVENTS, Writer
 
@@ -76,10 +77,17 @@ def _delete(conn: Connection, query: Any) -> tuple[int, list[Any]]:
 
 
 def older_than(cutoff_ms: int, limit: int) -> Any:
-    """A writer op deleting up to `limit` events with a timestamp before `cutoff_ms`."""
+    """A writer op deleting up to `limit` events with a timestamp before `cutoff_ms`, and the
+    per-session tool counts of hours a day older still (late events for them are unlikely)."""
     query = select(EVENTS.c.id).where(EVENTS.c.timestamp < cutoff_ms, _deletable()).order_by(
         EVENTS.c.timestamp).limit(limit)
-    return lambda conn: _delete(conn, query)
+    stale = delete(PER_SESSION).where(PER_SESSION.c.bucket_ms < cutoff_ms - DAY_MS)
+
+    def op(conn: Connection) -> tuple[int, list[Any]]:
+        conn.execute(stale)
+        return _delete(conn, query)
+
+    return op
 
 
 def oldest(limit: int) -> Any:

@@ -1,9 +1,9 @@
 """Fold events about to be pruned into hourly rollups, inside the pruning transaction.
 
-The dashboard's analytics count finished tool calls (by tool and outcome) and subagent spawns
-(by agent type) per day from events. Once retention deletes a day's events those counts would
-go with them, so the pruner first adds them here; the analytics queries add these rows to what
-the remaining events give (router_ext.read.analytics).
+Finished tool calls (by tool and outcome) and subagent spawns (by agent type) of pruned events
+are kept here, so an export carries the counts of what it no longer holds. The dashboard reads
+`event_counts` instead (router_ext.store.counts), which the writer keeps for every event ever
+stored; importing an export's rollups adds what they raised to those counts as well.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
 
+from router_ext.store import counts as hourly
 from router_ext.store.models import Event, EventRollup
 
 EVENTS = Event.__table__  # type: ignore[attr-defined]
@@ -77,7 +78,7 @@ def counts(conn: Connection, kind: str, start: int, end: int) -> Counter[tuple[s
 def restore(conn: Connection, rows: Sequence[dict[str, Any]]) -> int:
     """Put exported rollup rows back; a stored count is only ever raised (importing twice, or
     into a database that pruned the same hours, changes nothing). Returns rows changed."""
-    r, changed = ROLLUPS.c, 0
+    r, raised = ROLLUPS.c, []
     for row in rows:
         match = (r.kind == row["kind"], r.bucket_ms == row["bucket_ms"], r.name == row["name"],
                  r.detail == row["detail"])
@@ -88,5 +89,7 @@ def restore(conn: Connection, rows: Sequence[dict[str, Any]]) -> int:
             conn.execute(update(ROLLUPS).where(*match).values(count=row["count"]))
         else:
             continue
-        changed += 1
-    return changed
+        raised.append({**row, "count": int(row["count"]) - int(stored or 0)})
+    # The dashboard's hourly counts cover pruned events too: they grow by what was raised.
+    hourly.add_rolled_up(conn, raised)
+    return len(raised)

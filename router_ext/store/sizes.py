@@ -12,7 +12,7 @@ from sqlalchemy import Connection, Engine, text
 
 SAMPLE_ROWS = 1_000
 TUPLE_HEADER_BYTES = 28  # heap tuple header and line pointer
-OTHER_TABLES = ("harness_sessions", "event_rollups")
+OTHER_TABLES = ("harness_sessions", "event_rollups", "event_counts", "session_tool_counts")
 
 
 def page_size(engine: Engine) -> int:

@@ -15,10 +15,10 @@ from pathlib import Path
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
-from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from router_ext.runtime import RouterExt
+from router_ext.web.static import CompressedStaticFiles
 
 CHECKOUT = Path(__file__).resolve().parent.parent.parent / "dashboard"
 DISTRIBUTION = "router-ext"
@@ -58,8 +58,9 @@ def dashboard_dir(configured: str = "") -> Path | None:
     return _with_index(CHECKOUT) or _with_index(installed_dir())
 
 
-class _DashboardFiles(StaticFiles):
-    """Static files with security headers; revalidated each load so upgrades show at once."""
+class _DashboardFiles(CompressedStaticFiles):
+    """Static files (gzip when accepted) with security headers; revalidated each load (a 304
+    when unchanged) so upgrades show at once."""
 
     async def get_response(self, path: str, scope: Scope) -> Response:
         response = await super().get_response(path, scope)

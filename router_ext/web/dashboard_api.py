@@ -18,7 +18,6 @@ import router_ext.read.dashboard as q
 import router_ext.read.dashboard_events as ev
 from router_ext.errors import InvalidInput, NotFound
 from router_ext.ingest import fields
-from router_ext.read.daily_cache import DayCache
 from router_ext.records import to_api
 from router_ext.runtime import RouterExt
 from router_ext.web.body import int_param, limit_param, list_param, text_param
@@ -73,7 +72,6 @@ def routes(core: RouterExt) -> list[Route]:
     """The /api/ui/* routes."""
     reader = core.reader
     engine = core.reader_engine
-    day_cache = DayCache()
 
     async def overview(request: Request) -> JSONResponse:
         days = int_param(request, "days", 14, minimum=1, maximum=366) or 14
@@ -153,7 +151,7 @@ def routes(core: RouterExt) -> list[Route]:
     async def analytics(request: Request) -> JSONResponse:
         days = int_param(request, "days", 7, minimum=1, maximum=90) or 7
         data = await reader.call(analytics_q.analytics, engine, _now_ms(), days,
-                                 _tz_ms(request), day_cache)
+                                 _tz_ms(request))
         return _json(data)
 
     async def ralph(request: Request) -> JSONResponse:
