@@ -154,8 +154,8 @@ def _env() -> dict[str, str]:
     return dict(os.environ)
 
 
-ALL_TABLES = ("event_counts, session_tool_counts, event_rollups, usage_ledger, alert_rules, "
-              "alert_episodes, events, harness_sessions, alembic_version")
+ALL_TABLES = ("usage_hourly, event_counts, session_tool_counts, event_rollups, usage_ledger, "
+              "alert_rules, alert_episodes, events, harness_sessions, alembic_version")
 
 
 @pytest.mark.postgres
