@@ -24,9 +24,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from router_ext.ingest.normalize import build_row
 from router_ext.read.reader import SESSIONS
 from router_ext.records import Row
+from router_ext.reports.ledger import LEDGER
 from router_ext.runtime import RouterExt
 from router_ext.settings import Settings
-from router_ext.store import counts, schema
+from router_ext.store import counts, schema, usage_hourly
 from router_ext.store.writer import EVENTS
 
 MODELS = ("claude-sonnet-4-5", "claude-opus-4-5", "claude-haiku-4-5")
@@ -94,6 +95,20 @@ def _event(i: int, session: Row, t: int, rng: random.Random) -> Row:
                      timestamp=t)
 
 
+def _put_usage(conn: Connection, rows: list[Row]) -> None:
+    """Each session's usage in the ledger, reported at its last event (as the fold would), and
+    the hourly sums recounted from the ledger."""
+    ids = [r["id"] for r in rows]
+    for chunk in range(0, len(ids), 500):
+        conn.execute(delete(LEDGER).where(LEDGER.c.session_id.in_(ids[chunk:chunk + 500])))
+    conn.execute(insert(LEDGER), [
+        {"at": r["last_event_at"], "session_id": r["id"], "source": r["source"],
+         "project": r["project"], "loop_id": r["loop_id"], "model": r["model"],
+         **{c: r[c] for c in usage_hourly.SUMMED}} for r in rows])
+    conn.execute(delete(usage_hourly.HOURLY))
+    usage_hourly.backfill(conn)
+
+
 async def seed(database_url: str, *, events: int, sessions: int, days: float = 14,
                seed_value: int = 7, progress: int = 0) -> dict[str, float]:
     """Write `sessions` sessions and `events` events spread over the last `days` days (printing
@@ -127,6 +142,7 @@ async def seed(database_url: str, *, events: int, sessions: int, days: float = 1
                 conn.execute(delete(SESSIONS).where(SESSIONS.c.id.in_(ids[chunk:chunk + 500])))
             if rows:
                 conn.execute(insert(SESSIONS), rows)
+                _put_usage(conn, rows)
             return None, []
 
         await core.writer.run(put_sessions)

@@ -123,3 +123,22 @@ def running_server(database_url: str, **kwargs: object) -> Iterator[ServerProces
         yield server
     finally:
         server.stop()
+
+
+async def ingest_with_restarts(database_url: str, batches: list[tuple[list[Any], bool]]) -> None:
+    """Store each batch of rows through a real core's writer; after a batch marked True the
+    core stops and a new one starts on the same database."""
+    from router_ext.runtime import RouterExt
+    from router_ext.settings import Settings
+
+    core = RouterExt(Settings(database_url=database_url))
+    await core.start()
+    try:
+        for rows, restart in batches:
+            await core.ingest(rows, "test")
+            if restart:
+                await core.stop()
+                core = RouterExt(Settings(database_url=database_url))
+                await core.start()
+    finally:
+        await core.stop()

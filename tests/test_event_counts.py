@@ -22,13 +22,12 @@ from sqlalchemy import Engine, create_engine, insert, select
 from router_ext.ingest.normalize import build_row
 from router_ext.otlp.values import flag
 from router_ext.records import Row
-from router_ext.runtime import RouterExt
-from router_ext.settings import Settings
 from router_ext.store import schema
 from router_ext.store.counts import COUNTS, HOUR_MS, first_line
 from router_ext.store.db import make_throwaway_engine
 from router_ext.store.rollups import ROLLUPS
 from router_ext.store.writer import EVENTS
+from tests.support import ingest_with_restarts
 
 BASE = 1_780_000_000_000 // HOUR_MS * HOUR_MS
 TYPES = ("PostToolUse", "PostToolUseFailure", "claude_code.tool_result", "SubagentStart",
@@ -64,18 +63,10 @@ def row(e: dict[str, Any]) -> Row:
                      timestamp=BASE + e["hour"] * HOUR_MS + e["minute"] * 60_000)
 
 
-async def store(url: str, batches: list[tuple[list[dict[str, Any]], bool]]) -> None:
-    core = RouterExt(Settings(database_url=url))
-    await core.start()
-    try:
-        for events, restart in batches:
-            await core.ingest([row(e) for e in events], "test")
-            if restart:
-                await core.stop()
-                core = RouterExt(Settings(database_url=url))
-                await core.start()
-    finally:
-        await core.stop()
+def store(url: str, batches: list[tuple[list[dict[str, Any]], bool]]) -> None:
+    """Each batch made into rows and stored through the real writer (restarts between)."""
+    asyncio.run(ingest_with_restarts(url, [([row(e) for e in b], restart)
+                                           for b, restart in batches]))
 
 
 def recount(engine: Engine) -> dict[tuple[str, int, str, str], tuple[int, int]]:
@@ -129,7 +120,7 @@ def test_counts_equal_a_recount_after_random_inserts_and_restarts(
         tmp_path: Path, batches: list[tuple[list[dict[str, Any]], bool]]) -> None:
     db = tmp_path / f"{uuid.uuid4().hex}.db"
     url = f"sqlite:///{db}"
-    asyncio.run(store(url, batches))
+    store(url, batches)
     engine = create_engine(url)
     try:
         assert stored_counts(engine) == recount(engine)
@@ -143,7 +134,7 @@ def test_otlp_and_hooks_for_the_same_calls_count_once(tmp_path: Path) -> None:
             "success": None, "error": None, "agent": None}
     otlp = {**hook, "type": "claude_code.tool_result", "success": True}
     # Two calls as hooks, then the same two (and a third) as OpenTelemetry: three calls.
-    asyncio.run(store(url, [([hook, hook], True), ([otlp, otlp, otlp], False)]))
+    store(url, [([hook, hook], True), ([otlp, otlp, otlp], False)])
     engine = create_engine(url)
     try:
         assert stored_counts(engine)[("tools", BASE, "Bash", "PostToolUse")][0] == 3
@@ -180,7 +171,7 @@ def test_counts_equal_a_recount_on_postgresql(pg_url: str) -> None:
               "success": ok, "error": "x", "agent": None}
              for t in TYPES for s in ("s1", "s2") for tool in ("Bash", None)
              for h, m in ((0, 1), (1, 2)) for ok in (True, "false")]
-    asyncio.run(store(url, [(kinds[:40], True), (kinds[40:], False), (kinds[:10], False)]))
+    store(url, [(kinds[:40], True), (kinds[40:], False), (kinds[:10], False)])
     engine = make_throwaway_engine(url)
     try:
         assert stored_counts(engine) == recount(engine)

@@ -154,8 +154,8 @@ def _env() -> dict[str, str]:
     return dict(os.environ)
 
 
-ALL_TABLES = ("event_counts, session_tool_counts, event_rollups, usage_ledger, alert_rules, "
-              "alert_episodes, events, harness_sessions, alembic_version")
+ALL_TABLES = ("usage_hourly, event_counts, session_tool_counts, event_rollups, usage_ledger, "
+              "alert_rules, alert_episodes, events, harness_sessions, alembic_version")
 
 
 @pytest.mark.postgres
@@ -191,3 +191,36 @@ def test_upgrade_dates_existing_usage_into_the_ledger(old_db: Path) -> None:
                           " coalesce(sum(output_tokens), 0) AS out FROM usage_ledger")
     assert ledger[0]["out"] == before[0]["out"]
     assert ledger[0]["cost"] == pytest.approx(before[0]["cost"], abs=1e-6)
+
+
+# Runs the real `router-ext db upgrade` in a process that SIGKILLs itself when 0005 reads
+# event_rollups: its tables are created and counted by then, its revision not yet stamped.
+_KILLED_PART_WAY = """
+import os, signal, sys
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+@event.listens_for(Engine, "before_cursor_execute")
+def _die(conn, cursor, statement, *args):
+    if "FROM event_rollups" in statement:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+from router_ext.cli import main
+sys.exit(main(["db", "upgrade", "--database-url", sys.argv[1]]))
+"""
+
+
+def test_an_upgrade_killed_part_way_leaves_nothing_and_the_next_start_upgrades(
+        old_db: Path) -> None:
+    url = f"sqlite:///{old_db}"
+    before = master(old_db)
+    killed = subprocess.run([sys.executable, "-c", _KILLED_PART_WAY, url], cwd=ROOT,
+                            capture_output=True, text=True, timeout=60)
+    assert killed.returncode == -9, killed.stderr  # it died inside migration 0005
+    assert master(old_db) == before  # no table of 0002..0005 survived, no revision stamped
+    assert "alembic_version" not in {r["name"] for r in rows(
+        old_db, "SELECT name FROM sqlite_master WHERE type = 'table'")}
+    with running_server(url) as server:
+        health = httpx.get(f"{server.url}/health", timeout=10).json()
+        assert health["schema"]["up_to_date"] and health["schema"]["revision"] == schema.head()
+    assert len(rows(old_db, "SELECT id FROM events")) == 22

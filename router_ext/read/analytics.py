@@ -20,12 +20,12 @@ from router_ext.read.dashboard import (
     FAILURE_TYPES,
     TOOL_END_TYPES,
     fetch,
-    usage_costs,
 )
 from router_ext.read.reader import EVENTS, SESSIONS
 from router_ext.read.sessions import TOKENS, USER
 from router_ext.records import Row
-from router_ext.store import counts, rollups
+from router_ext.store import counts, rollups, usage_hourly
+from router_ext.store.usage_hourly import HOUR_MS
 
 TEXT_LIMIT = 240
 STOP_EVENT = "stop_requested"  # what POST /api/ralph/{loop_id}/stop stores
@@ -187,39 +187,20 @@ def top_errors(engine: Engine, since_ms: int, limit: int = 20) -> list[dict[str,
     return sorted(groups.values(), key=lambda g: (-g["count"], -g["last_ms"]))[:limit]
 
 
-# Decoding each session's usage JSON is most of a month's analytics; a session's usage text
-# changes only when the session does, so its decoded costs are kept, keyed by that text.
-_COSTS: dict[str, list[tuple[str, float]]] = {}
-COST_MEMO_ENTRIES = 50_000  # about 15 MB at most
-
-
-def _costs(usage: str | None, model: str | None, cost: float | None) -> list[tuple[str, float]]:
-    """:func:`model_costs`, with the decoded usage of each text kept."""
-    if usage:
-        hit = _COSTS.get(usage)
-        if hit is None:
-            hit = usage_costs(usage)
-            if len(_COSTS) >= COST_MEMO_ENTRIES:
-                _COSTS.clear()
-            _COSTS[usage] = hit
-        if hit:
-            return hit
-    return [(model or "unknown", float(cost or 0.0))]
-
-
 def cost_by_day_model(engine: Engine, since_ms: int, tz_offset_ms: int) -> list[dict[str, Any]]:
-    """Cost per local day and model, from each session's per-model usage (one pass over the
-    window's sessions, reading four columns as tuples: this is most of the analytics view)."""
-    s = SESSIONS.c
-    query = select(s.started_at, s.model_usage, s.model, s.cost_usd).where(
-        s.started_at >= since_ms, COUNTED).limit(100_000)
+    """Cost per local day and model of the usage counted since a time, from the hourly sums
+    the writer keeps (a few thousand rows a month; nothing is decoded at read time).
+
+    A cost falls on the day the usage was reported, not the day its session started. Hours
+    are whole, so in a zone with a half-hour offset a day's edge moves by half an hour."""
+    h = usage_hourly.HOURLY.c
+    query = select(h.bucket_ms, h.model, func.sum(h.cost_usd)).where(
+        h.bucket_ms >= since_ms // HOUR_MS * HOUR_MS).group_by(h.bucket_ms, h.model)
     totals: defaultdict[tuple[int, str], float] = defaultdict(float)
     with engine.connect() as conn:
-        rows = list(conn.execute(query))
-    for started, usage, model, cost in rows:
-        day = (started + tz_offset_ms) // DAY_MS * DAY_MS - tz_offset_ms
-        for name, spent in _costs(usage, model, cost):
-            totals[(day, name)] += spent
+        for hour, model, cost in conn.execute(query):
+            day = (hour + tz_offset_ms) // DAY_MS * DAY_MS - tz_offset_ms
+            totals[(max(day, since_ms), model)] += float(cost or 0.0)
     return [{"day_ms": d, "model": m, "cost_usd": round(c, 6)}
             for (d, m), c in sorted(totals.items())]
 

@@ -192,21 +192,6 @@ def model_rows(row: Row) -> list[dict[str, Any]]:
              "cost_usd": float(row.get("cost_usd") or 0.0)}]
 
 
-def usage_costs(model_usage: str | None) -> list[tuple[str, float]]:
-    """(model, cost) pairs from a session's model_usage text; [] when it holds none."""
-    usage = _loads(model_usage)
-    if not isinstance(usage, dict):
-        return []
-    return [(name, float(_num(u, "cost_usd")) if isinstance(u, dict) else 0.0)
-            for name, u in usage.items()]
-
-
-def model_costs(model_usage: str | None, model: str | None,
-                cost_usd: float | None) -> list[tuple[str, float]]:
-    """(model, cost) pairs as :func:`model_rows` gives them, reading only the costs."""
-    return usage_costs(model_usage) or [(model or "unknown", float(cost_usd or 0.0))]
-
-
 _ALIASES = {
     "input_tokens": ("input_tokens", "input", "inputTokens"),
     "output_tokens": ("output_tokens", "output", "outputTokens"),

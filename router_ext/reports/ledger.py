@@ -2,7 +2,8 @@
 
 :class:`WithLedger` wraps the sessions fold as the writer's in-transaction step: the fold notes
 each session's signed change in usage per model (``FoldNotes.increments``) and the ledger stores
-it beside the events and session rows, so the ledger never disagrees with them. Reports and
+it beside the events and session rows, so the ledger never disagrees with them (the same
+increments are summed per hour and model into `usage_hourly` for the analytics). Reports and
 budgets read usage over time from here (:func:`entries`, :func:`sums`).
 """
 
@@ -15,6 +16,7 @@ from sqlalchemy import Connection, func, insert, select
 from router_ext.records import FoldNotes, Row
 from router_ext.reports.entries import Entry
 from router_ext.sessions.fold import SessionFold
+from router_ext.store import usage_hourly
 from router_ext.store.models import HarnessSession, UsageLedger
 from router_ext_client.usage import ModelUsage
 
@@ -37,6 +39,7 @@ class WithLedger:
         notes = self.fold(conn, rows)
         if notes is not None and notes.increments:
             conn.execute(_INSERT, notes.increments)
+            usage_hourly.add(conn, notes.increments)  # the analytics' hourly sums
         return notes
 
 

@@ -262,3 +262,23 @@ class AlertEpisode(SQLModel, table=True):
     message: str = Field(sa_column=Column(Text, nullable=False))
     started_at: int = Field(sa_column=Column(BigInteger, nullable=False))
     resolved_at: int | None = Field(default=None, sa_column=Column(BigInteger))
+
+
+class UsageHourly(SQLModel, table=True):
+    """Counted usage per hour and model: the usage ledger summed, kept by the writer.
+
+    Each ledger increment (a session's signed change in usage) is added here in the same
+    transaction, so the rows always equal the ledger grouped by hour and model, and a month of
+    cost reads a few thousand rows instead of every session's usage. Retention prunes events,
+    never this table or the ledger.
+    """
+
+    __tablename__ = "usage_hourly"
+
+    bucket_ms: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    model: str = Field(primary_key=True, max_length=256)
+    input_tokens: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    output_tokens: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    cache_read_tokens: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    cache_creation_tokens: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    cost_usd: float = 0.0

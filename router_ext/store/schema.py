@@ -10,6 +10,8 @@ and is refused, never touched.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -135,10 +137,37 @@ def _check_known(current: str, code_head: str) -> None:
                            f"router-ext or restore a backup")
 
 
+@contextmanager
+def _one_transaction(engine: Engine) -> Iterator[Connection]:
+    """A connection in one transaction that holds DDL too, committed at the end.
+
+    SQLite's DDL is transactional, but Python's sqlite3 driver opens a transaction only before
+    INSERT/UPDATE/DELETE, so a CREATE TABLE ran on its own and a process killed half-way left
+    tables with no revision stamped (and the next start failed with "table exists"). As in
+    SQLAlchemy's pysqlite recipe, the driver's own transaction handling is turned off and
+    BEGIN IMMEDIATE issued explicitly: every migration and its version stamp commit together.
+    """
+    with engine.connect() as conn:
+        driver = conn.connection.driver_connection if conn.dialect.name == "sqlite" else None
+        saved = getattr(driver, "isolation_level", None)
+        if driver is not None:
+            driver.isolation_level = None
+        try:
+            with conn.begin():
+                if driver is not None:
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")
+                yield conn
+        finally:
+            if driver is not None:
+                driver.isolation_level = saved
+
+
 def upgrade(engine: Engine, target: str = "head") -> SchemaState:
-    """Bring the database to `target` (stamping a 0.1.0 database first); returns the new state."""
+    """Bring the database to `target` (stamping a 0.1.0 database first); returns the new state.
+
+    Everything commits at once or not at all, on SQLite as on PostgreSQL."""
     before = state(engine).current  # refuses a newer database before anything is written
-    with engine.begin() as conn:
+    with _one_transaction(engine) as conn:
         if conn.dialect.name == "postgresql":
             # Replicas sharing a database start together: one migrates, the others wait here
             # and then find nothing to do (PostgreSQL's DDL is transactional).
