@@ -48,6 +48,11 @@ def _field(tag: bytes, body: bytes) -> bytes:
     return tag + _varint(len(body)) + body
 
 
+def _batch(items: list[bytes], size: int) -> bytes:
+    """`StreamMessage{batch}` around encoded events, joined in one copy."""
+    return b"".join([_BATCH, _varint(size), *items])
+
+
 def _event_bytes(event: StoredEvent) -> bytes:
     return _field(_EVENT, event.proto().SerializeToString())
 
@@ -84,7 +89,7 @@ def messages(events: list[StoredEvent], max_batch: int) -> Iterable[bytes]:
     for event in events:
         if event.kind == "update":
             if run:
-                yield _field(_BATCH, b"".join(run))
+                yield _batch(run, size)
                 run, size = [], 0
             yield encoded_update(event)
             continue
@@ -93,12 +98,12 @@ def messages(events: list[StoredEvent], max_batch: int) -> Iterable[bytes]:
             yield item
             continue
         if run and (len(run) >= max_batch or size + len(item) > MAX_BATCH_BYTES):
-            yield _field(_BATCH, b"".join(run))
+            yield _batch(run, size)
             run, size = [], 0
         run.append(item)
         size += len(item)
     if run:
-        yield _field(_BATCH, b"".join(run))
+        yield _batch(run, size)
 
 
 def event_filter(msg: types_pb2.EventFilter) -> EventFilter:

@@ -79,10 +79,12 @@ async def follow_batches(
             if not queued:
                 yield Heartbeat(last)
                 continue
-            # Events the replay already sent are queued too (ids only grow: skip up to `last`).
-            fresh = [e for e in queued if e.kind != "event" or e.id > last]
-            if not fresh:
-                continue
+            fresh = queued
+            if queued[0].kind != "event" or queued[0].id <= last:
+                # Events the replay already sent are queued too (ids only grow: skip them).
+                fresh = [e for e in queued if e.kind != "event" or e.id > last]
+                if not fresh:
+                    continue
             yield fresh
             for event in reversed(fresh):
                 if event.kind == "event":
