@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from router_ext.records import StoredEvent
 
 COALESCE_PER_SUBSCRIBER = 50e-6  # seconds of wakeup window per subscriber...
-COALESCE_MAX = 0.025  # ...up to this: the most a wakeup waits for the one before
+COALESCE_MAX = 0.050  # ...up to this: the most a wakeup waits for the one before
 
 
 @dataclass(frozen=True, slots=True)
