@@ -209,7 +209,8 @@ def run_wall(clients: int, events: int, rate: float, processes: int) -> None:
           f"p99={percentile(lat, 99) * 1000:.2f} ms max={max(lat, default=0) * 1000:.1f} ms "
           f"(the POST itself: p99={percentile(posts, 99) * 1000:.2f} ms; published "
           f"{len(posts) / publishing:.0f} events/s)  server CPU "
-          f"{cpu / publishing * 100:.0f}% of a core, RSS={rss:.0f} MB (peak {peak:.0f})  load average {load}", flush=True)
+          f"{cpu / publishing * 100:.0f}% of a core, RSS={rss:.0f} MB (peak {peak:.0f})  "
+          f"load average {load}", flush=True)
 
 
 def _more_files() -> None:
