@@ -62,17 +62,21 @@ def _subscriber(url: str, events: int, ready: Any, results: Any) -> None:
     results.put(asyncio.run(main()))
 
 
+QUIET_SECONDS = 10.0
+# The wall publishes for at most this long, so a saturated server still ends the run in time.
+PUBLISH_DEADLINE = 60.0
 # In a frame: each event's id (the first key of `data` named exactly "id") and send time.
 _EVENT_RE = re.compile(r'"type":"event","data":\{.*?"id":(\d+).*?"sent_at":\s*([0-9.e+-]+)')
 
 
 def _wall(url: str, clients: int, events: int, ready: Any, results: Any) -> None:
-    """`clients` batched WebSocket subscribers in one process; puts (latencies, complete,
-    closed codes) where complete counts clients that got every event, in id order."""
+    """`clients` batched WebSocket subscribers in one process; each reads until it has
+    `events` events or the stream is quiet for QUIET_SECONDS (the publisher stopped early).
+    Puts (latencies, [(events received in id order or -1 if out of order, closed code)])."""
     import websockets
 
     async def one(started: asyncio.Event, go: asyncio.Event, lat: array
-                  ) -> tuple[bool, int | str]:
+                  ) -> tuple[int, int | str]:
         ids: list[int] = []
         closed: int | str = 0
         try:
@@ -81,26 +85,27 @@ def _wall(url: str, clients: int, events: int, ready: Any, results: Any) -> None
             await ws.recv()  # the initial page
         except (OSError, TimeoutError, websockets.WebSocketException) as exc:
             rcvd = getattr(exc, "rcvd", None)
-            return False, rcvd.code if rcvd else f"{type(exc).__name__} connecting"
+            return 0, rcvd.code if rcvd else f"{type(exc).__name__} connecting"
         finally:
             started.set()  # a client that could not connect is counted incomplete
         async with ws:
             await go.wait()
             while len(ids) < events:
                 try:
-                    raw = await asyncio.wait_for(ws.recv(), 30)
-                except (websockets.ConnectionClosed, TimeoutError) as exc:
-                    rcvd = getattr(exc, "rcvd", None)
-                    closed = rcvd.code if rcvd else f"{type(exc).__name__} after {len(ids)}"
+                    raw = await asyncio.wait_for(ws.recv(), QUIET_SECONDS)
+                except TimeoutError:
+                    break
+                except websockets.ConnectionClosed as exc:
+                    closed = exc.rcvd.code if exc.rcvd else f"closed after {len(ids)}"
                     break
                 now = time.time()
                 for match in _EVENT_RE.finditer(str(raw)):
                     ids.append(int(match[1]))
                     lat.append(now - float(match[2]))
         in_order = all(a < b for a, b in itertools.pairwise(ids))
-        return in_order and len(ids) == events, closed
+        return len(ids) if in_order else -1, closed
 
-    async def main() -> tuple[bytes, int, list[int | str]]:
+    async def main() -> tuple[bytes, list[tuple[int, int | str]]]:
         lat = array("d")
         flags = [asyncio.Event() for _ in range(clients)]
         go = asyncio.Event()
@@ -112,20 +117,24 @@ def _wall(url: str, clients: int, events: int, ready: Any, results: Any) -> None
             await flag.wait()
         await asyncio.get_running_loop().run_in_executor(None, ready.wait)
         go.set()
-        outs = await asyncio.gather(*tasks)
-        return lat.tobytes(), sum(1 for ok, _ in outs if ok), [c for _, c in outs if c]
+        outs = list(await asyncio.gather(*tasks))
+        return lat.tobytes(), outs
 
     results.put(asyncio.run(main()))
 
 
-async def _publish(host: str, port: int, events: int, rate: float) -> list[float]:
-    """POST `events` at `rate`; returns each POST's round trip (it answers once committed)."""
+async def _publish(host: str, port: int, events: int, rate: float,
+                   deadline: float | None = None) -> list[float]:
+    """POST `events` at `rate` (stopping after `deadline` seconds if given); returns each
+    POST's round trip (it answers once committed)."""
     reader, writer = await asyncio.open_connection(host, port)
     round_trips: list[float] = []
     filler = json.loads(payload_json(900))
     interval = 1.0 / rate
-    next_at = time.perf_counter()
+    next_at = started = time.perf_counter()
     for i in range(events):
+        if deadline is not None and time.perf_counter() - started > deadline:
+            break
         body = json.dumps({"source_app": "fanout", "session_id": "bench",
                            "hook_event_type": "PreToolUse",
                            "payload": {**filler, "sent_at": time.time(), "n": i}}).encode()
@@ -191,7 +200,8 @@ def run_wall(clients: int, events: int, rate: float, processes: int) -> None:
         ready.wait(timeout=300)
         time.sleep(0.5)
         cpu, t0 = cpu_seconds(server.proc.pid), time.perf_counter()
-        posts = asyncio.run(_publish(server.host, server.http_port, events, rate))
+        posts = asyncio.run(_publish(server.host, server.http_port, events, rate,
+                                     deadline=PUBLISH_DEADLINE))
         cpu, publishing = cpu_seconds(server.proc.pid) - cpu, time.perf_counter() - t0
         outs = [results.get(timeout=300) for _ in subs]
         elapsed = time.perf_counter() - t0
@@ -199,11 +209,12 @@ def run_wall(clients: int, events: int, rate: float, processes: int) -> None:
             s.join()
         rss, peak = rss_mb(server.proc.pid)
     lat = [x for o in outs for x in array("d", o[0])]
-    complete = sum(o[1] for o in outs)
-    closed = Counter(c for o in outs for c in o[2])
+    complete = sum(1 for o in outs for n, _ in o[1] if n == len(posts))
+    closed = Counter(c for o in outs for _, c in o[1] if c)
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    print(f"WS wall   {clients} clients (batch=1 frames) x {events} events at {rate:.0f}/s "
-          f"({elapsed:.1f} s): delivered {len(lat)}/{clients * events}  "
+    print(f"WS wall   {clients} clients (batch=1 frames) x {len(posts)} of {events} events "
+          f"at {rate:.0f}/s "
+          f"({elapsed:.1f} s): delivered {len(lat)}/{clients * len(posts)}  "
           f"complete and in order: {complete}/{clients}  closed early (code: clients): "
           f"{dict(closed) or 'none'}  POST->receive p50={percentile(lat, 50) * 1000:.2f} ms "
           f"p99={percentile(lat, 99) * 1000:.2f} ms max={max(lat, default=0) * 1000:.1f} ms "
