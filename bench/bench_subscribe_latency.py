@@ -3,38 +3,54 @@
 A publisher sends events at a fixed rate over one PublishStream (or one unary Publish call per
 event with --publish unary), stamping each event with its send time; subscriber processes hold
 `--subscribers` gRPC Subscribe streams between them and record, for every event they receive,
-now - send time. Prints p50/p99/max and how many of the
-expected deliveries arrived.
+now - send time. Prints delivered/expected, how many streams came complete and in id order
+(no gap, no duplicate), p50/p99/max and the load average.
+
+By default it runs one subscriber, then 100 subscribers asking for one `event` message each,
+then 100 asking for batches (`max_batch`: what queued up for a subscriber comes in one message).
 
     .venv/bin/python bench/bench_subscribe_latency.py [--subscribers 100] [--rate 1000]
-        [--publish stream|unary|both]
+        [--publish stream|unary|both] [--batch single|batched|both]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import multiprocessing as mp
+import os
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from common import bench_server, header, percentile, rss_mb
+from common import bench_server, cpu_seconds, header, percentile, rss_mb
 
 SUBSCRIBE = "/router_ext.v1.StreamService/Subscribe"
 PUBLISH = "/router_ext.v1.IngestService/Publish"
 PUBLISH_STREAM = "/router_ext.v1.IngestService/PublishStream"
 
 
-def _subscriber(target: str, count: int, ready: Any, done: Any, results: Any) -> None:
+MAX_BATCH = 1000
+
+
+def _sent_at(payload_json: str) -> float:
+    """The send time stamped first in the payload, without decoding the whole payload."""
+    return float(payload_json[payload_json.index(":") + 1:payload_json.index(",")])
+
+
+def _subscriber(target: str, count: int, max_batch: int, ready: Any, done: Any,
+                results: Any) -> None:
     import grpc
 
     from router_ext.v1 import stream_pb2, types_pb2
 
     latencies: list[float] = []
     cut_off: list[str] = []
-    request = stream_pb2.SubscribeRequest(filter=types_pb2.EventFilter(source_apps=["lat"]))
+    streams: list[list[int]] = []
+    request = stream_pb2.SubscribeRequest(filter=types_pb2.EventFilter(source_apps=["lat"]),
+                                          max_batch=max_batch)
 
     async def one(channel: grpc.aio.Channel, started: asyncio.Event) -> None:
         call = channel.unary_stream(SUBSCRIBE,
@@ -43,11 +59,21 @@ def _subscriber(target: str, count: int, ready: Any, done: Any, results: Any) ->
             request)
         await call.wait_for_connection()
         started.set()
+        ids: list[int] = []
+        streams.append(ids)
         try:
             async for message in call:
-                if message.WhichOneof("kind") == "event":
-                    sent = json.loads(message.event.payload_json)["t"]
-                    latencies.append(time.time() - sent)
+                kind = message.WhichOneof("kind")
+                if kind == "event":
+                    events = [message.event]
+                elif kind == "batch":
+                    events = list(message.batch.events)
+                else:
+                    continue
+                now = time.time()
+                for event in events:
+                    latencies.append(now - _sent_at(event.payload_json))
+                    ids.append(event.id)
         except grpc.aio.AioRpcError as exc:
             if exc.code() != grpc.StatusCode.CANCELLED:
                 cut_off.append(exc.code().name)
@@ -66,7 +92,8 @@ def _subscriber(target: str, count: int, ready: Any, done: Any, results: Any) ->
                 task.cancel()
 
     asyncio.run(main())
-    results.put((latencies, cut_off))
+    in_order = sum(1 for ids in streams if all(a < b for a, b in itertools.pairwise(ids)))
+    results.put((latencies, cut_off, in_order, [len(ids) for ids in streams]))
 
 
 def _publisher(target: str, rate: int, seconds: float, mode: str) -> int:
@@ -115,7 +142,8 @@ def _publisher(target: str, rate: int, seconds: float, mode: str) -> int:
     return asyncio.run(main())
 
 
-def run(subscribers: int, rate: int, seconds: float, processes: int, mode: str) -> None:
+def run(subscribers: int, rate: int, seconds: float, processes: int, mode: str,
+        max_batch: int) -> None:
     """One measurement: `subscribers` streams over `processes` client processes."""
     ctx = mp.get_context("spawn")
     with bench_server() as server:
@@ -124,42 +152,60 @@ def run(subscribers: int, rate: int, seconds: float, processes: int, mode: str) 
         per = [subscribers // processes + (1 if i < subscribers % processes else 0)
                for i in range(processes)]
         procs = [ctx.Process(target=_subscriber, daemon=True,
-                             args=(server.grpc_target, n, ready, done, results)) for n in per]
+                             args=(server.grpc_target, n, max_batch, ready, done, results))
+                 for n in per]
         for p in procs:
             p.start()
         try:
             ready.wait(timeout=120)
+            cpu, wall = cpu_seconds(server.proc.pid), time.perf_counter()
+            print(f"publishing to {subscribers} subscribers of server pid {server.proc.pid}",
+                  flush=True)
             sent = _publisher(server.grpc_target, rate, seconds, mode)
+            cpu, wall = cpu_seconds(server.proc.pid) - cpu, time.perf_counter() - wall
             rss, peak = rss_mb(server.proc.pid)
+            load = " ".join(f"{x:.2f}" for x in os.getloadavg())
         finally:
             done.set()
         outs = [results.get(timeout=120) for _ in procs]
         for p in procs:
             p.join(30)
-    latencies = [x for lat, _ in outs for x in lat]
-    cut = sum(len(c) for _, c in outs)
+    latencies = [x for out in outs for x in out[0]]
+    cut = sum(len(out[1]) for out in outs)
+    in_order = sum(out[2] for out in outs)
+    complete = sum(1 for out in outs for n in out[3] if n == sent)
     expected = sent * subscribers
-    print(f"Subscribe x{subscribers:<4} at {rate} events/s ({mode} publish) for {seconds:.0f}s: "
-          f"delivered {len(latencies)}/{expected} (cut off: {cut})  "
+    shape = f"batches of <= {max_batch}" if max_batch > 1 else "one event per message"
+    print(f"Subscribe x{subscribers:<4} ({shape}) at {rate} events/s ({mode} publish) for "
+          f"{seconds:.0f}s: delivered {len(latencies)}/{expected}, lost "
+          f"{expected - len(latencies)} (cut off: {cut}; streams complete {complete}/"
+          f"{subscribers}, in id order {in_order}/{subscribers})  "
           f"p50={percentile(latencies, 50) * 1000:.2f} ms  "
           f"p99={percentile(latencies, 99) * 1000:.2f} ms  "
-          f"max={max(latencies, default=0) * 1000:.1f} ms  server RSS={rss:.0f} MB "
-          f"(peak {peak:.0f})", flush=True)
+          f"max={max(latencies, default=0) * 1000:.1f} ms  server CPU "
+          f"{cpu / wall * 100:.0f}% of a core over the {wall:.1f} s publishing took, "
+          f"RSS={rss:.0f} MB (peak {peak:.0f})  "
+          f"load average {load}", flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--subscribers", type=int, default=100)
     parser.add_argument("--rate", type=int, default=1000)
-    parser.add_argument("--seconds", type=float, default=8)
+    parser.add_argument("--seconds", type=float, default=5)
     parser.add_argument("--processes", type=int, default=4)
-    parser.add_argument("--publish", choices=("stream", "unary", "both"), default="both",
+    parser.add_argument("--publish", choices=("stream", "unary", "both"), default="stream",
                         help="one PublishStream, or a unary Publish call per event")
+    parser.add_argument("--batch", choices=("single", "batched", "both"), default="both",
+                        help="subscribers asking for one event per message, for batches, or "
+                             "one run of each")
     args = parser.parse_args()
     header("ingest-to-Subscribe delivery latency")
+    shapes = {"single": (1,), "batched": (MAX_BATCH,), "both": (1, MAX_BATCH)}[args.batch]
     for mode in ("stream", "unary") if args.publish == "both" else (args.publish,):
-        run(1, args.rate, args.seconds, 1, mode)
-        run(args.subscribers, args.rate, args.seconds, args.processes, mode)
+        run(1, args.rate, args.seconds, 1, mode, shapes[0])
+        for max_batch in shapes:
+            run(args.subscribers, args.rate, args.seconds, args.processes, mode, max_batch)
 
 
 if __name__ == "__main__":

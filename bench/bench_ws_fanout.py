@@ -1,24 +1,38 @@
-"""WS /stream fan-out: latency from POST /events to receipt at each of 10 WebSocket clients.
+"""WS /stream fan-out: latency from POST /events to receipt at each WebSocket client.
 
 The server, the publisher and the subscribers run as separate processes. The publisher posts
 ~1 KB events at a steady rate on a keep-alive connection, stamping each with its send time;
 every subscriber records when each event arrives and checks that none is missing or out of
 order (a client that fell behind would be closed with the id to resume from, never skipped).
 
+Two rounds by default: 10 stock clients (one process each, one event per frame, as the
+well-known dashboard reads) at 500 events/s, then a wall of 1,000 clients asking for batched
+frames (`batch=1`) at 100 events/s, spread over a few processes that read frames cheaply (a
+regular expression for the id and send time, no JSON decoding) so the clients are not what
+is measured.
+
     .venv/bin/python bench/bench_ws_fanout.py [--clients 10] [--events 3000] [--rate 500]
+        [--wall-clients 1000] [--wall-rate 100] [--wall-events 1500] [--wall-processes 4]
+        [--round stock|wall|both]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import multiprocessing as mp
+import os
+import re
+import resource
 import time
+from array import array
+from collections import Counter
 from typing import Any
 
 from bench_http_events import post_request, read_response
-from common import bench_server, header, payload_json, percentile, rss_mb
+from common import bench_server, cpu_seconds, header, payload_json, percentile, rss_mb
 
 
 def _subscriber(url: str, events: int, ready: Any, results: Any) -> None:
@@ -48,14 +62,79 @@ def _subscriber(url: str, events: int, ready: Any, results: Any) -> None:
     results.put(asyncio.run(main()))
 
 
-async def _publish(host: str, port: int, events: int, rate: float) -> list[float]:
-    """POST `events` at `rate`; returns each POST's round trip (it answers once committed)."""
+QUIET_SECONDS = 10.0
+# The wall publishes for at most this long, so a saturated server still ends the run in time.
+PUBLISH_DEADLINE = 60.0
+# In a frame: each event's id (the first key of `data` named exactly "id") and send time.
+_EVENT_RE = re.compile(r'"type":"event","data":\{.*?"id":(\d+).*?"sent_at":\s*([0-9.e+-]+)')
+
+
+def _wall(url: str, clients: int, events: int, ready: Any, results: Any) -> None:
+    """`clients` batched WebSocket subscribers in one process; each reads until it has
+    `events` events or the stream is quiet for QUIET_SECONDS (the publisher stopped early).
+    Puts (latencies, [(events received in id order or -1 if out of order, closed code)])."""
+    import websockets
+
+    async def one(started: asyncio.Event, go: asyncio.Event, lat: array
+                  ) -> tuple[int, int | str]:
+        ids: list[int] = []
+        closed: int | str = 0
+        try:
+            ws = await websockets.connect(url, max_size=None, open_timeout=60,
+                                          ping_interval=None)
+            await ws.recv()  # the initial page
+        except (OSError, TimeoutError, websockets.WebSocketException) as exc:
+            rcvd = getattr(exc, "rcvd", None)
+            return 0, rcvd.code if rcvd else f"{type(exc).__name__} connecting"
+        finally:
+            started.set()  # a client that could not connect is counted incomplete
+        async with ws:
+            await go.wait()
+            while len(ids) < events:
+                try:
+                    raw = await asyncio.wait_for(ws.recv(), QUIET_SECONDS)
+                except TimeoutError:
+                    break
+                except websockets.ConnectionClosed as exc:
+                    closed = exc.rcvd.code if exc.rcvd else f"closed after {len(ids)}"
+                    break
+                now = time.time()
+                for match in _EVENT_RE.finditer(str(raw)):
+                    ids.append(int(match[1]))
+                    lat.append(now - float(match[2]))
+        in_order = all(a < b for a, b in itertools.pairwise(ids))
+        return len(ids) if in_order else -1, closed
+
+    async def main() -> tuple[bytes, list[tuple[int, int | str]]]:
+        lat = array("d")
+        flags = [asyncio.Event() for _ in range(clients)]
+        go = asyncio.Event()
+        tasks = []
+        for flag in flags:  # connect a few at a time, as a wall of browsers would
+            tasks.append(asyncio.create_task(one(flag, go, lat)))
+            await asyncio.sleep(0.002)
+        for flag in flags:
+            await flag.wait()
+        await asyncio.get_running_loop().run_in_executor(None, ready.wait)
+        go.set()
+        outs = list(await asyncio.gather(*tasks))
+        return lat.tobytes(), outs
+
+    results.put(asyncio.run(main()))
+
+
+async def _publish(host: str, port: int, events: int, rate: float,
+                   deadline: float | None = None) -> list[float]:
+    """POST `events` at `rate` (stopping after `deadline` seconds if given); returns each
+    POST's round trip (it answers once committed)."""
     reader, writer = await asyncio.open_connection(host, port)
     round_trips: list[float] = []
     filler = json.loads(payload_json(900))
     interval = 1.0 / rate
-    next_at = time.perf_counter()
+    next_at = started = time.perf_counter()
     for i in range(events):
+        if deadline is not None and time.perf_counter() - started > deadline:
+            break
         body = json.dumps({"source_app": "fanout", "session_id": "bench",
                            "hook_event_type": "PreToolUse",
                            "payload": {**filler, "sent_at": time.time(), "n": i}}).encode()
@@ -100,7 +179,58 @@ def run(clients: int, events: int, rate: float) -> None:
           f"(the POST itself, answered at commit: p50={percentile(posts, 50) * 1000:.2f} ms "
           f"p99={percentile(posts, 99) * 1000:.2f} ms)  "
           f"complete and in order: {complete}/{clients}  closed early: {closed or 'none'}  "
-          f"server RSS={rss:.0f} MB (peak {peak:.0f})", flush=True)
+          f"server RSS={rss:.0f} MB (peak {peak:.0f})  load average "
+          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
+
+
+def run_wall(clients: int, events: int, rate: float, processes: int) -> None:
+    """One server, `clients` batched subscribers over `processes` processes, one publisher."""
+    limits = {"ROUTER_EXT_MAX_STREAMS": str(clients + 16),
+              "ROUTER_EXT_MAX_CONNECTIONS": str(clients + 64)}
+    with bench_server(env=limits) as server:
+        ctx = mp.get_context("spawn")
+        ready = ctx.Barrier(processes + 1)
+        results = ctx.Queue()
+        url = f"{server.ws_url}/stream?source_app=fanout&limit=0&batch=1"
+        per = [clients // processes + (1 if i < clients % processes else 0)
+               for i in range(processes)]
+        subs = [ctx.Process(target=_wall, args=(url, n, events, ready, results)) for n in per]
+        for s in subs:
+            s.start()
+        ready.wait(timeout=300)
+        time.sleep(0.5)
+        cpu, t0 = cpu_seconds(server.proc.pid), time.perf_counter()
+        posts = asyncio.run(_publish(server.host, server.http_port, events, rate,
+                                     deadline=PUBLISH_DEADLINE))
+        cpu, publishing = cpu_seconds(server.proc.pid) - cpu, time.perf_counter() - t0
+        outs = [results.get(timeout=300) for _ in subs]
+        elapsed = time.perf_counter() - t0
+        for s in subs:
+            s.join()
+        rss, peak = rss_mb(server.proc.pid)
+    lat = [x for o in outs for x in array("d", o[0])]
+    complete = sum(1 for o in outs for n, _ in o[1] if n == len(posts))
+    closed = Counter(c for o in outs for _, c in o[1] if c)
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"WS wall   {clients} clients (batch=1 frames) x {len(posts)} of {events} events "
+          f"at {rate:.0f}/s "
+          f"({elapsed:.1f} s): delivered {len(lat)}/{clients * len(posts)}  "
+          f"complete and in order: {complete}/{clients}  closed early (code: clients): "
+          f"{dict(closed) or 'none'}  POST->receive p50={percentile(lat, 50) * 1000:.2f} ms "
+          f"p99={percentile(lat, 99) * 1000:.2f} ms max={max(lat, default=0) * 1000:.1f} ms "
+          f"(the POST itself: p99={percentile(posts, 99) * 1000:.2f} ms; published "
+          f"{len(posts) / publishing:.0f} events/s)  server CPU "
+          f"{cpu / publishing * 100:.0f}% of a core, RSS={rss:.0f} MB (peak {peak:.0f})  "
+          f"load average {load}", flush=True)
+
+
+def _more_files() -> None:
+    """A thousand sockets need more descriptors than the usual soft limit of 1,024 (the
+    server process inherits the raised limit)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = 65536 if hard == resource.RLIM_INFINITY else min(hard, 65536)
+    if soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
 
 
 def main() -> None:
@@ -108,9 +238,18 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=10)
     parser.add_argument("--events", type=int, default=3000)
     parser.add_argument("--rate", type=float, default=500)
+    parser.add_argument("--wall-clients", type=int, default=1000)
+    parser.add_argument("--wall-events", type=int, default=1500)
+    parser.add_argument("--wall-rate", type=float, default=100)
+    parser.add_argument("--wall-processes", type=int, default=4)
+    parser.add_argument("--round", choices=("stock", "wall", "both"), default="both")
     args = parser.parse_args()
     header("WS /stream fan-out, ~1 KB events, end to end from POST to each client")
-    run(args.clients, args.events, args.rate)
+    if args.round in ("stock", "both"):
+        run(args.clients, args.events, args.rate)
+    if args.round in ("wall", "both"):
+        _more_files()
+        run_wall(args.wall_clients, args.wall_events, args.wall_rate, args.wall_processes)
 
 
 if __name__ == "__main__":

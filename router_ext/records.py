@@ -8,8 +8,9 @@ protobuf forms so a fan-out to many subscribers encodes each event once.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from router_ext.ingest.fields import MAX_SAFE_INT, has_lone_surrogate, repair
 from router_ext.v1 import types_pb2
@@ -21,6 +22,7 @@ PAYLOAD_CACHE = "_payload"
 # One encoder for every row: json.dumps with options builds a new encoder on each call.
 _encode_compact = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 Kind = Literal["event", "update"]
+T = TypeVar("T")
 
 # The columns a row may carry besides `id`.
 COLUMNS = (
@@ -242,6 +244,8 @@ class StoredEvent:
     kind: Kind = "event"
     _json: str | None = field(default=None, repr=False)
     _proto: types_pb2.Event | None = field(default=None, repr=False)
+    # Each transport's own encoding (a gRPC message, a WebSocket frame), built once.
+    _encoded: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def id(self) -> int:
@@ -266,3 +270,12 @@ class StoredEvent:
         if self._proto is None:
             self._proto = to_proto(self.row)
         return self._proto
+
+    def encoded(self, name: str, build: Callable[[StoredEvent], T]) -> T:
+        """`build(self)`, computed on first use and kept under `name`: the same event object
+        goes to every subscriber, so a transport encodes it once for all of them."""
+        try:
+            return self._encoded[name]
+        except KeyError:
+            value = self._encoded[name] = build(self)
+            return value

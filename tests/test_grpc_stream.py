@@ -1,7 +1,9 @@
-"""StreamService.Subscribe against a real server: filters, replay, resume, slow subscribers."""
+"""StreamService.Subscribe against a real server: filters, replay, resume, slow subscribers,
+for subscribers that take one event per message and for those that ask for batches."""
 
 from __future__ import annotations
 
+import json
 import queue
 import threading
 import time
@@ -17,6 +19,15 @@ from tests.grpc_helpers import event, stubs
 from tests.support import ServerProcess, served
 
 QUEUE = 200  # per-subscriber live queue of the server under test
+SHAPES = pytest.mark.parametrize("max_batch", [0, 50], ids=["single", "batched"])
+
+
+def event_list(message: stream_pb2.StreamMessage) -> list[types_pb2.Event]:
+    """The new events a message carries: one `event`, or a `batch` of them."""
+    kind = message.WhichOneof("kind")
+    if kind == "event":
+        return [message.event]
+    return list(message.batch.events) if kind == "batch" else []
 
 
 @pytest.fixture(scope="module")
@@ -59,8 +70,18 @@ class Reader:
         while len(out) < count:
             item = self.items.get(timeout=max(0.01, deadline - time.monotonic()))
             assert item is not None, f"stream ended after {len(out)} events: {self.error}"
-            if item.WhichOneof("kind") == "event":
-                out.append(item.event)
+            out.extend(event_list(item))
+        return out
+
+    def messages(self, events: int, timeout: float = 10) -> list[stream_pb2.StreamMessage]:
+        """The messages (heartbeats skipped) up to the one that completes `events` events."""
+        out: list[stream_pb2.StreamMessage] = []
+        deadline = time.monotonic() + timeout
+        while sum(len(event_list(m)) for m in out) < events:
+            item = self.items.get(timeout=max(0.01, deadline - time.monotonic()))
+            assert item is not None, f"stream ended: {self.error}"
+            if item.WhichOneof("kind") != "heartbeat":
+                out.append(item)
         return out
 
     def quiet(self, seconds: float) -> list[types_pb2.Event]:
@@ -72,8 +93,8 @@ class Reader:
                 item = self.items.get(timeout=left)
             except queue.Empty:
                 break
-            if item is not None and item.WhichOneof("kind") == "event":
-                out.append(item.event)
+            if item is not None:
+                out.extend(event_list(item))
         return out
 
     def cancel(self) -> None:
@@ -86,8 +107,10 @@ def publish_all(channel: grpc.Channel, events: list[types_pb2.Event]) -> list[in
     return [a.id for a in response.acks]
 
 
-def subscribe(channel: grpc.Channel, after_id: int | None = None, **flt: list[str]) -> Reader:
-    request = stream_pb2.SubscribeRequest(filter=types_pb2.EventFilter(**flt))
+def subscribe(channel: grpc.Channel, after_id: int | None = None, max_batch: int = 0,
+              **flt: list[str]) -> Reader:
+    request = stream_pb2.SubscribeRequest(filter=types_pb2.EventFilter(**flt),
+                                          max_batch=max_batch)
     if after_id is not None:
         request.after_id = after_id
     return Reader(channel, request)
@@ -114,8 +137,9 @@ def test_filters_by_source_app_session_and_type(channel: grpc.Channel) -> None:
     by_both.cancel()
 
 
+@SHAPES
 def test_replays_stored_events_then_goes_live_without_gap_or_duplicate(
-        channel: grpc.Channel) -> None:
+        channel: grpc.Channel, max_batch: int) -> None:
     a = app()
     stored = publish_all(channel, [event(source_app=a, payload={"n": i}) for i in range(30)])
     acked: list[int] = []
@@ -125,7 +149,7 @@ def test_replays_stored_events_then_goes_live_without_gap_or_duplicate(
             acked.extend(publish_all(channel, [event(source_app=a) for _ in range(10)]))
 
     writer = threading.Thread(target=keep_publishing)
-    reader = subscribe(channel, after_id=stored[4], source_apps=[a])
+    reader = subscribe(channel, after_id=stored[4], max_batch=max_batch, source_apps=[a])
     writer.start()
     writer.join(30)
     expected = stored[5:] + acked
@@ -161,17 +185,18 @@ def test_live_only_subscription_gets_heartbeats_with_the_last_id(channel: grpc.C
     reader.cancel()
 
 
+@SHAPES
 def test_slow_subscriber_is_cut_off_with_resume_id_while_others_keep_up(
-        channel: grpc.Channel) -> None:
+        channel: grpc.Channel, max_batch: int) -> None:
     a = app()
     payload = {"blob": "x" * 16_000}  # large events fill the transport's buffers quickly
     _, stream, _ = stubs(channel)
     fast = subscribe(channel, after_id=0, source_apps=[a])
     # The slow subscriber is a call nobody reads after its first message.
     slow = stream.Subscribe(stream_pb2.SubscribeRequest(
-        filter=types_pb2.EventFilter(source_apps=[a]), after_id=0))
+        filter=types_pb2.EventFilter(source_apps=[a]), after_id=0, max_batch=max_batch))
     ids = publish_all(channel, [event(source_app=a, payload=payload)])
-    assert next(slow).event.id == ids[0]
+    assert [e.id for e in event_list(next(slow))] == ids[:1]
     assert [e.id for e in fast.events(1)] == ids
     started = time.monotonic()
     for _ in range(50):
@@ -183,15 +208,40 @@ def test_slow_subscriber_is_cut_off_with_resume_id_while_others_keep_up(
     got = [ids[0]]
     with pytest.raises(grpc.RpcError) as info:
         for message in slow:
-            if message.WhichOneof("kind") == "event":
-                got.append(message.event.id)
+            got.extend(e.id for e in event_list(message))
     assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     resume = int(dict(info.value.trailing_metadata() or ())["resume-after-id"])
     assert str(resume) in info.value.details()
     # What it did get is a gap-free prefix, ending exactly where it is told to resume.
     assert len(got) < len(ids) and got == ids[:len(got)] and resume == got[-1]
-    resumed = subscribe(channel, after_id=resume, source_apps=[a])
+    resumed = subscribe(channel, after_id=resume, max_batch=max_batch, source_apps=[a])
     assert [e.id for e in resumed.events(len(ids) - len(got))] == ids[len(got):]
     resumed.cancel()
     fast.cancel()
     assert publish_seconds < 20  # ingestion was never held up by the stalled subscriber
+
+
+def test_a_backlog_comes_in_batches_only_to_a_subscriber_that_asks(
+        channel: grpc.Channel) -> None:
+    a = app()
+    ids = publish_all(channel, [event(source_app=a, payload={"n": i}) for i in range(120)])
+    batched = subscribe(channel, after_id=ids[0] - 1, max_batch=50, source_apps=[a])
+    single = subscribe(channel, after_id=ids[0] - 1, source_apps=[a])
+    got = batched.messages(120)
+    assert {m.WhichOneof("kind") for m in got} == {"batch"}
+    assert max(len(m.batch.events) for m in got) == 50  # the replayed backlog, 50 at a time
+    assert [e.id for m in got for e in m.batch.events] == ids
+    assert [json.loads(e.payload_json)["n"] for m in got for e in m.batch.events] == list(
+        range(120))
+    one_each = single.messages(120)
+    assert len(one_each) == 120 and {m.WhichOneof("kind") for m in one_each} == {"event"}
+    assert [m.event.id for m in one_each] == ids
+    # Live: one commit of 30 reaches both, in order, the same events either way.
+    more = publish_all(channel, [event(source_app=a) for _ in range(30)])
+    live_batched = [e for m in batched.messages(30) for e in m.batch.events]
+    live_single = single.events(30)
+    assert [e.id for e in live_batched] == [e.id for e in live_single] == more
+    assert live_batched == live_single
+    assert batched.quiet(0.3) == [] and single.quiet(0.1) == []
+    batched.cancel()
+    single.cancel()

@@ -23,6 +23,11 @@ from tests.grpc_helpers import event as grpc_event
 from tests.grpc_helpers import stubs
 from tests.support import ServerProcess, served
 
+
+def grpc_channel(server: ServerProcess) -> Any:
+    """A gRPC channel to the server under test (a context manager)."""
+    return server.channel()
+
 QUEUE = 20
 
 
@@ -183,7 +188,8 @@ class StalledClient:
         self.proto.receive_data(data)
         for item in self.proto.events_received():
             if isinstance(item, Frame) and item.opcode == Opcode.TEXT:
-                self.messages.append(json.loads(item.data))
+                data = json.loads(item.data)  # with batch=1, an array of messages
+                self.messages.extend(data if isinstance(data, list) else [data])
         self._flush()
         return True
 
@@ -197,10 +203,12 @@ class StalledClient:
         return close.code, close.reason
 
 
-def test_slow_client_is_closed_with_resume_id_and_loses_nothing(ws_server: ServerProcess) -> None:
+@pytest.mark.parametrize("batch", ["0", "1"], ids=["stock", "batched"])
+def test_slow_client_is_closed_with_resume_id_and_loses_nothing(ws_server: ServerProcess,
+                                                                batch: str) -> None:
     session = uuid.uuid4().hex
     url = f"{ws_server.ws_url}/stream?session_id={session}"
-    client = StalledClient(url)
+    client = StalledClient(f"{url}&batch={batch}")
     assert client.messages[0]["type"] == "initial"
     # While the client reads nothing, the socket buffers fill (a few MB), the server's sends
     # block, and its bounded queue for this client (20 events here) overflows.
@@ -224,3 +232,89 @@ def test_slow_client_is_closed_with_resume_id_and_loses_nothing(ws_server: Serve
 
     # Resuming from the id in the close reason delivers exactly the rest.
     assert got + asyncio.run(rest()) == sent
+
+
+def test_bad_batch_parameter_closes_with_reason(ws_server: ServerProcess) -> None:
+    async def run() -> None:
+        async with websockets.connect(f"{ws_server.ws_url}/stream?batch=2") as ws:
+            with pytest.raises(websockets.ConnectionClosed) as info:
+                await recv_json(ws)
+            assert info.value.rcvd is not None
+            assert info.value.rcvd.code == 4400 and "batch" in info.value.rcvd.reason
+
+    asyncio.run(run())
+
+
+def sse_events(server: ServerProcess, session: str, after_id: int, count: int
+               ) -> list[tuple[int, dict[str, Any]]]:
+    """(id, data) of the first `count` events of GET /api/events/stream after `after_id`."""
+    out: list[tuple[int, dict[str, Any]]] = []
+    with httpx.stream("GET", f"{server.url}/api/events/stream", params={"sessionId": session},
+                      headers={"Last-Event-ID": str(after_id)}, timeout=10) as r:
+        event_id = None
+        for line in r.iter_lines():
+            if line.startswith("id: "):
+                event_id = int(line[4:])
+            elif line.startswith("data: ") and event_id is not None:
+                out.append((event_id, json.loads(line[6:])))
+                event_id = None
+                if len(out) == count:
+                    return out
+    raise AssertionError(f"the stream ended after {len(out)} events")
+
+
+def test_stock_clients_see_one_event_per_frame_and_batch_clients_the_same_in_arrays(
+        ws_server: ServerProcess) -> None:
+    session = uuid.uuid4().hex
+    start = post(ws_server, session)["id"]
+    total = 18  # a commit of 15 (under the queue of 20) and 3 more
+
+    async def frames(ws: ClientConnection, events: int) -> list[str]:
+        """Frames (heartbeats included) until `events` events have come."""
+        out: list[str] = []
+        seen = 0
+        while seen < events:
+            text = str(await asyncio.wait_for(ws.recv(), 10))
+            out.append(text)
+            data = json.loads(text)
+            seen += sum(1 for m in (data if isinstance(data, list) else [data])
+                        if m["type"] == "event")
+        return out
+
+    async def run() -> tuple[list[str], list[str], dict[str, Any]]:
+        url = f"{ws_server.ws_url}/stream?session_id={session}&after_id={start}"
+        async with websockets.connect(url) as stock, \
+                websockets.connect(f"{url}&batch=1") as batched:
+            assert json.loads(await stock.recv()) == {"type": "initial", "data": []}
+            assert json.loads(await batched.recv()) == {"type": "initial", "data": []}
+            with grpc_channel(ws_server) as channel:  # one commit: a backlog at once
+                ingest, _, _ = stubs(channel)
+                ingest.PublishBatch(ingest_pb2.PublishBatchRequest(events=[
+                    grpc_event(source_app="bulk", session_id=session, payload={"n": n})
+                    for n in range(15)]), timeout=20)
+            for _ in range(3):
+                await asyncio.to_thread(post, ws_server, session)
+            got = await asyncio.gather(frames(stock, total), frames(batched, total))
+        async with websockets.connect(f"{ws_server.ws_url}/stream?session_id={session}"
+                                      f"&limit={total}") as page:
+            initial = json.loads(await page.recv())
+        return got[0], got[1], initial
+
+    stock, batched, initial = asyncio.run(run())
+    # Stock clients: exactly one message per frame, as the well-known dashboard expects.
+    stock_events = [t for t in stock if json.loads(t)["type"] == "event"]
+    assert len(stock_events) == total
+    assert all(t.startswith('{"type":"event","data":{') for t in stock_events)
+    assert all(json.loads(t)["type"] == "heartbeat" for t in stock if t not in stock_events)
+    events = [json.loads(t)["data"] for t in stock_events]
+    assert events == initial["data"]  # the same JSON as the initial page gives each event
+    # Batch clients: arrays whose elements are the stock frames' texts, in the same order.
+    batched_events = [t for t in batched if '"type":"event"' in t]
+    assert all(t.startswith("[") for t in batched)
+    assert "[" + ",".join(stock_events) + "]" == "[" + ",".join(
+        t[1:-1] for t in batched_events) + "]"
+    assert len(batched_events) < total  # the backlog came in fewer frames
+    # Server-Sent Events carry the same events in the same order.
+    sse = sse_events(ws_server, session, start, total)
+    assert [i for i, _ in sse] == [e["id"] for e in events]
+    assert [d for _, d in sse] == events

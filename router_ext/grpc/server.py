@@ -9,12 +9,11 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from router_ext.access import Access
-from router_ext.grpc import otlp
+from router_ext.grpc import otlp, stream
 from router_ext.grpc.access import AccessInterceptor
 from router_ext.grpc.ingest import IngestServicer
 from router_ext.grpc.malformed import TolerantRegistrar
 from router_ext.grpc.query import QueryServicer
-from router_ext.grpc.stream import StreamServicer
 from router_ext.runtime import RouterExt
 from router_ext.settings import BATCH_FACTOR
 from router_ext.v1 import (
@@ -23,7 +22,6 @@ from router_ext.v1 import (
     query_pb2,
     query_pb2_grpc,
     stream_pb2,
-    stream_pb2_grpc,
 )
 
 SERVICE_NAMES = (
@@ -61,7 +59,7 @@ class GrpcServer:
         # Every service is registered through it: bytes that do not parse are INVALID_ARGUMENT.
         registrar: Any = TolerantRegistrar(self.server)
         ingest_pb2_grpc.add_IngestServiceServicer_to_server(self.ingest, registrar)
-        stream_pb2_grpc.add_StreamServiceServicer_to_server(StreamServicer(core), registrar)
+        stream.add_to_server(core, registrar)
         query_pb2_grpc.add_QueryServiceServicer_to_server(QueryServicer(core), registrar)
         otlp.add_to_server(core, registrar)  # OTLP exporters' default port is this one
         self.health = health.aio.HealthServicer()

@@ -8,11 +8,15 @@ slow ingestion nor the other readers, and never loses an event without being tol
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from router_ext.records import StoredEvent
+
+COALESCE_PER_SUBSCRIBER = 50e-6  # seconds of wakeup window per subscriber...
+COALESCE_MAX = 0.050  # ...up to this: the most a wakeup waits for the one before
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,57 +68,90 @@ class Subscription:
     limit: int
     transport: str
     _queue: deque[StoredEvent] = field(default_factory=deque)
-    _ready: asyncio.Event = field(default_factory=asyncio.Event)
+    # Set while the reader waits in get(); the first offer wakes it, later ones cost nothing.
+    _waiter: asyncio.Future[None] | None = None
     last_delivered_id: int = 0
     behind: bool = False
     closed: bool = False
 
-    def offer(self, event: StoredEvent) -> bool:
-        """Queue an event; False (and marked behind) when the queue is full."""
+    def offer(self, events: list[StoredEvent]) -> bool:
+        """Queue events; False (and marked behind) when they do not all fit. Those that fit
+        are queued, so the reader gets everything up to the cut-off. The caller wakes the
+        reader (:meth:`wake`)."""
         if self.behind or self.closed:
             return True
-        if len(self._queue) >= self.limit:
+        room = self.limit - len(self._queue)
+        if len(events) > room:
+            self._queue.extend(events[:max(room, 0)])
             self.behind = True
-            self._ready.set()
             return False
-        self._queue.append(event)
-        self._ready.set()
+        self._queue.extend(events)
         return True
+
+    def wake(self) -> None:
+        """Wake the reader waiting in get(), if any."""
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def drain_nowait(self) -> list[StoredEvent]:
         """Everything queued now, without waiting (raises when cut off)."""
         items = list(self._queue)
         self._queue.clear()
-        self._ready.clear()
         self._check_state(items)
         return items
 
     async def get(self, timeout: float | None = None) -> list[StoredEvent]:
-        """Wait for events (an empty list on timeout). Raises SubscriberBehind or BusClosed."""
+        """Wait for events (an empty list on timeout). Raises SubscriberBehind or BusClosed.
+
+        Everything queued by the time the reader runs comes at once: under load a reader is
+        woken once per backlog, not once per event. (A bare future and a timer rather than
+        asyncio.wait_for, which on Python 3.11 starts a task for every wait.)
+        """
         if not self._queue and not self.behind and not self.closed:
+            loop = asyncio.get_running_loop()
+            waiter = self._waiter = loop.create_future()
+            timer = None if timeout is None else loop.call_later(timeout, _expire, waiter)
             try:
-                await asyncio.wait_for(self._ready.wait(), timeout)
-            except TimeoutError:
+                await waiter
+            finally:
+                self._waiter = None
+                if timer is not None:
+                    timer.cancel()
+            if not self._queue and not self.behind and not self.closed:
                 return []
         return self.drain_nowait()
 
     def _check_state(self, items: list[StoredEvent]) -> None:
-        if not (self.behind or self.closed):
-            return
-        # Hand over what is already queued first; the error comes on the next call.
-        if items:
-            self._ready.set()
+        if not (self.behind or self.closed) or items:
+            # What is already queued is handed over first; the error comes on the next call.
             return
         if self.behind:
             raise SubscriberBehind(self.last_delivered_id)
         raise BusClosed(self.last_delivered_id)
 
 
+def _expire(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
 class Bus:
-    """Publish committed events to every matching subscription."""
+    """Publish committed events to every matching subscription.
+
+    Waking a subscriber's task costs the same whether it then sends one event or a hundred,
+    and with many subscribers and frequent commits those wakeups are the cost of fan-out. So
+    subscribers that were woken less than a short window ago are woken again only when it
+    ends, with everything committed meanwhile: the window is COALESCE_PER_SUBSCRIBER for each
+    subscriber (at most COALESCE_MAX), which keeps wakeups to a bounded share of the event
+    loop, and a commit after a quiet spell is delivered at once.
+    """
 
     def __init__(self, default_queue_size: int) -> None:
         self._subs: set[Subscription] = set()
+        self._due: set[Subscription] = set()  # offered events since their last wakeup
+        self._timer: asyncio.TimerHandle | None = None
+        self._last_wake = float("-inf")
         self._default_queue_size = default_queue_size
         self.closed = False
         self.on_drop: list[Callable[[Subscription], None]] = []
@@ -142,22 +179,57 @@ class Bus:
         return sum(1 for s in self._subs if transport is None or s.transport == transport)
 
     def publish(self, events: list[StoredEvent]) -> None:
-        """Offer events to every subscriber (a commit listener of the writer)."""
+        """Offer events to every subscriber (a commit listener of the writer).
+
+        Subscribers with the same filter share one list of matching events, so the filter
+        runs once per distinct filter, not once per subscriber.
+        """
+        matching: dict[tuple[EventFilter, bool], list[StoredEvent]] = {}
         for sub in tuple(self._subs):
-            for event in events:
-                if event.kind == "update" and not sub.include_updates:
-                    continue
-                if sub.filter.matches(event.row) and not sub.offer(event):
-                    for hook in self.on_drop:
-                        hook(sub)
-                    break
+            key = (sub.filter, sub.include_updates)
+            mine = matching.get(key)
+            if mine is None:
+                mine = matching[key] = [
+                    e for e in events
+                    if (sub.include_updates or e.kind != "update") and sub.filter.matches(e.row)]
+            if not mine:
+                continue
+            self._due.add(sub)
+            if not sub.offer(mine):
+                for hook in self.on_drop:
+                    hook(sub)
+        if self._due:
+            self._wake_due_soon()
+
+    def _wake_due_soon(self) -> None:
+        if self._timer is not None:
+            return  # a wakeup is already scheduled; these events go with it
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # published outside the event loop (no reader can wait there)
+            self._wake_due()
+            return
+        window = min(COALESCE_MAX, len(self._subs) * COALESCE_PER_SUBSCRIBER)
+        at = self._last_wake + window
+        if at <= loop.time():
+            self._wake_due()
+        else:
+            self._timer = loop.call_at(at, self._wake_due)
+
+    def _wake_due(self) -> None:
+        self._timer = None
+        with contextlib.suppress(RuntimeError):
+            self._last_wake = asyncio.get_running_loop().time()
+        due, self._due = self._due, set()
+        for sub in due:
+            sub.wake()
 
     def close(self) -> None:
         """End every subscription (server shutdown)."""
         self.closed = True
         for sub in self._subs:
             sub.closed = True
-            sub._ready.set()
+            sub.wake()
 
     def _count(self, transport: str) -> None:
         for hook in self.on_count:

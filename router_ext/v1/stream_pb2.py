@@ -25,19 +25,21 @@ _sym_db = _symbol_database.Default()
 from router_ext.v1 import types_pb2 as router__ext_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1arouter_ext/v1/stream.proto\x12\rrouter_ext.v1\x1a\x19router_ext/v1/types.proto\"{\n\x10SubscribeRequest\x12*\n\x06\x66ilter\x18\x01 \x01(\x0b\x32\x1a.router_ext.v1.EventFilter\x12\x15\n\x08\x61\x66ter_id\x18\x02 \x01(\x03H\x00\x88\x01\x01\x12\x17\n\x0finclude_updates\x18\x03 \x01(\x08\x42\x0b\n\t_after_id\"\x95\x01\n\rStreamMessage\x12%\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x14.router_ext.v1.EventH\x00\x12&\n\x06update\x18\x02 \x01(\x0b\x32\x14.router_ext.v1.EventH\x00\x12-\n\theartbeat\x18\x03 \x01(\x0b\x32\x18.router_ext.v1.HeartbeatH\x00\x42\x06\n\x04kind\"\x1c\n\tHeartbeat\x12\x0f\n\x07last_id\x18\x01 \x01(\x03\x32]\n\rStreamService\x12L\n\tSubscribe\x12\x1f.router_ext.v1.SubscribeRequest\x1a\x1c.router_ext.v1.StreamMessage0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1arouter_ext/v1/stream.proto\x12\rrouter_ext.v1\x1a\x19router_ext/v1/types.proto\"\x8e\x01\n\x10SubscribeRequest\x12*\n\x06\x66ilter\x18\x01 \x01(\x0b\x32\x1a.router_ext.v1.EventFilter\x12\x15\n\x08\x61\x66ter_id\x18\x02 \x01(\x03H\x00\x88\x01\x01\x12\x17\n\x0finclude_updates\x18\x03 \x01(\x08\x12\x11\n\tmax_batch\x18\x04 \x01(\rB\x0b\n\t_after_id\"\xc1\x01\n\rStreamMessage\x12%\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x14.router_ext.v1.EventH\x00\x12&\n\x06update\x18\x02 \x01(\x0b\x32\x14.router_ext.v1.EventH\x00\x12-\n\theartbeat\x18\x03 \x01(\x0b\x32\x18.router_ext.v1.HeartbeatH\x00\x12*\n\x05\x62\x61tch\x18\x04 \x01(\x0b\x32\x19.router_ext.v1.EventBatchH\x00\x42\x06\n\x04kind\"2\n\nEventBatch\x12$\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x14.router_ext.v1.Event\"\x1c\n\tHeartbeat\x12\x0f\n\x07last_id\x18\x01 \x01(\x03\x32]\n\rStreamService\x12L\n\tSubscribe\x12\x1f.router_ext.v1.SubscribeRequest\x1a\x1c.router_ext.v1.StreamMessage0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'router_ext.v1.stream_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SUBSCRIBEREQUEST']._serialized_start=72
-  _globals['_SUBSCRIBEREQUEST']._serialized_end=195
-  _globals['_STREAMMESSAGE']._serialized_start=198
-  _globals['_STREAMMESSAGE']._serialized_end=347
-  _globals['_HEARTBEAT']._serialized_start=349
-  _globals['_HEARTBEAT']._serialized_end=377
-  _globals['_STREAMSERVICE']._serialized_start=379
-  _globals['_STREAMSERVICE']._serialized_end=472
+  _globals['_SUBSCRIBEREQUEST']._serialized_start=73
+  _globals['_SUBSCRIBEREQUEST']._serialized_end=215
+  _globals['_STREAMMESSAGE']._serialized_start=218
+  _globals['_STREAMMESSAGE']._serialized_end=411
+  _globals['_EVENTBATCH']._serialized_start=413
+  _globals['_EVENTBATCH']._serialized_end=463
+  _globals['_HEARTBEAT']._serialized_start=465
+  _globals['_HEARTBEAT']._serialized_end=493
+  _globals['_STREAMSERVICE']._serialized_start=495
+  _globals['_STREAMSERVICE']._serialized_end=588
 # @@protoc_insertion_point(module_scope)

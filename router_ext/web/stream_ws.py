@@ -9,6 +9,11 @@ keeps idle connections alive. Query parameters: `source_app`, `session_id`, `hoo
 (repeated or comma-separated), `limit` (size of the initial page, default 300) and `after_id`
 (resume: the initial page is empty and everything after that id is sent as events).
 
+`batch=1` opts in to several messages per frame: after the initial page, each frame is a JSON
+array of the messages above, in order, holding whatever queued up for the client since its last
+frame (a lone event is an array of one). Without it the frames are exactly the stock ones, one
+message each. Either way each event's message text is built once for all clients.
+
 A client too slow to keep up is closed with code 4000 + reason `behind; resume after_id=N`, and at
 shutdown with 1012 + `shutting down; resume after_id=N`: it never loses an event without being told
 where to pick up.
@@ -18,16 +23,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Iterator
 
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from router_ext.errors import InvalidInput, RouterExtError
 from router_ext.read.reader import MAX_PAGE
-from router_ext.records import to_api_json
+from router_ext.records import StoredEvent, to_api_json
 from router_ext.runtime import RouterExt
-from router_ext.stream.bus import BusClosed, SubscriberBehind
-from router_ext.stream.live import Heartbeat, follow
+from router_ext.stream.bus import BusClosed, EventFilter, SubscriberBehind
+from router_ext.stream.live import Heartbeat, follow_batches
 from router_ext.web.body import (
     DEFAULT_LIMIT,
     int_param,
@@ -40,6 +46,9 @@ CLOSE_BEHIND = 4000
 CLOSE_RESTART = 1012
 # A client whose socket accepts nothing for this long is cut off like one that fell behind.
 STALL_SECONDS = 30.0
+# With `batch=1` a frame holds whatever queued up, but stays under this many characters (1 MiB
+# is a common client default for the largest message) unless one event alone is larger.
+BATCH_FRAME_CHARS = 512 * 1024
 
 
 class Stalled(Exception):
@@ -63,6 +72,32 @@ def event_message(event_json: str) -> str:
     return '{"type":"event","data":' + event_json + "}"
 
 
+def _frame(event: StoredEvent) -> str:
+    return event_message(event.json())
+
+
+def event_frame(event: StoredEvent) -> str:
+    """The `event` message for a stored event, built once for every client that gets it."""
+    return event.encoded("ws.event", _frame)
+
+
+def batched_frames(messages: list[tuple[str, int]], sent: int
+                   ) -> Iterator[tuple[str, int]]:
+    """JSON arrays of messages, each under BATCH_FRAME_CHARS unless one message alone is
+    larger; with each frame, the cursor once it is delivered."""
+    run: list[str] = []
+    size = 0
+    for text, cursor in messages:
+        if run and size + len(text) > BATCH_FRAME_CHARS:
+            yield "[" + ",".join(run) + "]", sent
+            run, size = [], 0
+        run.append(text)
+        size += len(text) + 1
+        sent = cursor
+    if run:
+        yield "[" + ",".join(run) + "]", sent
+
+
 def _updates_param(ws: WebSocket) -> bool:
     """True for `updates=all` (every state of an answer), False for the default `final`."""
     value = text_param(ws, "updates", "final")
@@ -71,33 +106,56 @@ def _updates_param(ws: WebSocket) -> bool:
     return value == "all"
 
 
+async def _initial(core: RouterExt, ws: WebSocket, flt: EventFilter, limit: int,
+                   after_id: int | None) -> int:
+    """Send the initial page; returns the id to follow from."""
+    if after_id is not None:
+        await ws.send_text('{"type":"initial","data":[]}')
+        return after_id
+    cursor = core.last_id  # taken before the query, so nothing committed after it is missed
+    rows = await core.reader.recent(flt, limit) if limit else []
+    if rows:
+        cursor = rows[-1]["id"]
+    await ws.send_text(f'{{"type":"initial","data":[{",".join(map(to_api_json, rows))}]}}')
+    return cursor
+
+
 async def _pump(core: RouterExt, ws: WebSocket) -> None:
     flt = request_filter(ws)
     limit = limit_param(ws, DEFAULT_LIMIT, MAX_PAGE, minimum=0)
     after_id = int_param(ws, "after_id", None)
     every_update = _updates_param(ws)
-    if after_id is None:
-        cursor = core.last_id  # taken before the query, so nothing committed after it is missed
-        rows = await core.reader.recent(flt, limit) if limit else []
-        if rows:
-            cursor = rows[-1]["id"]
-        await ws.send_text(f'{{"type":"initial","data":[{",".join(map(to_api_json, rows))}]}}')
-    else:
-        cursor = after_id
-        await ws.send_text('{"type":"initial","data":[]}')
-    events = follow(core.reader, core.bus, flt, after_id=cursor, live_from_id=core.last_id,
-                    heartbeat_seconds=core.settings.heartbeat_seconds, transport="ws")
-    sent = cursor
+    batch = int_param(ws, "batch", 0, maximum=1) == 1
+    sent = await _initial(core, ws, flt, limit, after_id)
+    events = follow_batches(core.reader, core.bus, flt, after_id=sent,
+                            live_from_id=core.last_id,
+                            heartbeat_seconds=core.settings.heartbeat_seconds, transport="ws")
     try:
         async for item in events:
             if isinstance(item, Heartbeat):
-                await _send(ws, f'{{"type":"heartbeat","last_id":{item.last_id}}}', sent)
-            elif every_update or not item.interim:
-                await _send(ws, event_message(item.json()), sent)
-                if item.kind == "event":
-                    sent = item.id
+                beat = f'{{"type":"heartbeat","last_id":{item.last_id}}}'
+                await _send(ws, f"[{beat}]" if batch else beat, sent)
+                continue
+            messages = _messages(item, every_update, sent)
+            frames = batched_frames(messages, sent) if batch else messages
+            for text, cursor in frames:
+                await _send(ws, text, sent)
+                sent = cursor
     finally:
         await events.aclose()  # type: ignore[attr-defined]
+
+
+def _messages(events: list[StoredEvent], every_update: bool, sent: int
+              ) -> list[tuple[str, int]]:
+    """Each message to send, with the cursor once it is delivered (an update does not move
+    it); an answer still being delivered only with `updates=all`."""
+    out = []
+    for event in events:
+        if every_update or not event.interim:
+            if event.kind == "event":
+                sent = event.id
+            out.append((event_frame(event), sent))
+    return out
 
 
 async def _until_closed(ws: WebSocket) -> None:

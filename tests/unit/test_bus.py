@@ -130,3 +130,43 @@ async def test_close_hands_over_what_is_queued_then_ends_every_subscriber() -> N
     bus.publish([stored(44)])
     with pytest.raises(BusClosed):
         late.drain_nowait()
+
+
+async def test_a_woken_reader_takes_everything_published_since_in_one_get() -> None:
+    bus = Bus(1000)
+    sub = bus.subscribe(EventFilter())
+    waiting = asyncio.ensure_future(sub.get(timeout=10))
+    await asyncio.sleep(0)
+    for n in range(1, 51):
+        bus.publish([stored(n)])
+    assert ids(await waiting) == list(range(1, 51))
+
+
+async def test_many_readers_get_every_event_once_in_order_across_wakeups() -> None:
+    bus = Bus(10_000)
+    subs = [bus.subscribe(EventFilter.of(source_apps=["app"])) for _ in range(300)]
+    got: list[list[int]] = [[] for _ in subs]
+
+    async def read(n: int) -> None:
+        while len(got[n]) < 60:
+            got[n].extend(ids(await subs[n].get(timeout=10)))
+
+    readers = [asyncio.ensure_future(read(n)) for n in range(len(subs))]
+    for n in range(1, 61):
+        bus.publish([stored(n), stored(n, source="other")])
+        await asyncio.sleep(0)
+    await asyncio.wait_for(asyncio.gather(*readers), 15)
+    assert all(g == list(range(1, 61)) for g in got)
+
+
+async def test_a_publish_that_overflows_queues_what_fits_then_cuts_off() -> None:
+    bus = Bus(100)
+    sub = bus.subscribe(EventFilter(), queue_size=4)
+    bus.publish([stored(1), stored(2), stored(3)])
+    bus.publish([stored(4), stored(5), stored(6)])
+    assert sub.behind
+    assert ids(await sub.get(1)) == [1, 2, 3, 4]
+    sub.last_delivered_id = 4
+    with pytest.raises(SubscriberBehind) as behind:
+        await sub.get(1)
+    assert behind.value.resume_after_id == 4

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import Engine, event
 
 from router_ext.ingest.normalize import build_row
@@ -16,7 +19,7 @@ from router_ext.records import Row, StoredEvent
 from router_ext.store.writer import Writer
 from router_ext.stream import live
 from router_ext.stream.bus import Bus, BusClosed, EventFilter, SubscriberBehind
-from router_ext.stream.live import Heartbeat, follow
+from router_ext.stream.live import Heartbeat, follow, follow_batches
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(20)]
 Stream = AsyncIterator[StoredEvent | Heartbeat]
@@ -237,3 +240,114 @@ async def test_bus_close_ends_the_stream_with_its_cursor(writer: Writer, bus: Bu
         await asyncio.wait_for(pending, 10)
     assert closed.value.resume_after_id == 3
     assert bus.count() == 0
+
+
+async def next_batch(stream: AsyncIterator[list[StoredEvent] | Heartbeat]) -> list[int]:
+    """The ids of the next batch (heartbeats skipped)."""
+    while True:
+        item = await asyncio.wait_for(anext(stream), 10)
+        if not isinstance(item, Heartbeat):
+            return [e.id for e in item]
+
+
+async def test_batches_hand_over_a_backlog_in_order(writer: Writer, bus: Bus,
+                                                    reader: Reader) -> None:
+    await insert(writer, *(f"old{n}" for n in range(5)))
+    stream = follow_batches(reader, bus, EventFilter(), after_id=0, live_from_id=writer.last_id)
+    assert await next_batch(stream) == [1, 2, 3, 4, 5]  # the replay page, in one
+    pending = asyncio.ensure_future(anext(stream))
+    deadline = time.monotonic() + 10
+    while not bus.count():
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.001)
+    await insert(writer, "a", "b", "c")  # one commit, queued together
+    first = await asyncio.wait_for(pending, 10)
+    assert not isinstance(first, Heartbeat) and [e.id for e in first] == [6, 7, 8]
+    await stream.aclose()  # type: ignore[attr-defined]
+
+
+async def test_a_cut_off_batch_stream_resumes_after_its_last_whole_batch(
+        writer: Writer, bus: Bus, reader: Reader) -> None:
+    stream = follow_batches(reader, bus, EventFilter(), after_id=None, live_from_id=0,
+                            queue_size=3)
+    pending = asyncio.ensure_future(anext(stream))
+    while not bus.count():
+        await asyncio.sleep(0.001)
+    await insert(writer, *(f"s{n}" for n in range(5)))  # 5 into a queue of 3
+    first = await asyncio.wait_for(pending, 10)
+    assert not isinstance(first, Heartbeat) and [e.id for e in first] == [1, 2, 3]
+    with pytest.raises(SubscriberBehind) as behind:
+        await anext(stream)
+    assert behind.value.resume_after_id == 3
+    resumed = follow_batches(reader, bus, EventFilter(), after_id=3, live_from_id=writer.last_id)
+    assert await next_batch(resumed) == [4, 5]
+    await resumed.aclose()  # type: ignore[attr-defined]
+
+
+Op = tuple[str, int]
+OPS = st.lists(st.one_of(st.tuples(st.just("commit"), st.integers(1, 6)),
+                         st.tuples(st.just("take"), st.integers(1, 3)),
+                         st.tuples(st.just("update"), st.just(0))), max_size=30)
+
+
+@settings(max_examples=30, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ops=OPS, start=st.integers(0, 30), live_only=st.booleans(),
+       queue_size=st.sampled_from([2, 5, 1000]), page=st.sampled_from([2, 3, 1000]))
+async def test_any_interleaving_delivers_each_event_once_in_order(
+        writer: Writer, bus: Bus, reader: Reader, monkeypatch: pytest.MonkeyPatch,
+        ops: list[Op], start: int, live_only: bool, queue_size: int, page: int) -> None:
+    """Commits (landing while the stream replays or waits), updates and reads in any order,
+    the stream starting anywhere among them, cut off whenever its queue overflows and resumed
+    from the id it is given: the events after its start arrive exactly once, in id order."""
+    monkeypatch.setattr(live, "REPLAY_PAGE", page)
+    session = uuid.uuid4().hex  # examples share the database: each follows its own session
+    flt = EventFilter.of(session_ids=[session])
+    committed: list[int] = []
+    commits: list[asyncio.Future[list[int]]] = []  # in flight while the stream reads
+    got: list[int] = []
+    stream: AsyncIterator[list[StoredEvent] | Heartbeat] | None = None
+    origin = 0
+
+    def open_stream(after_id: int | None) -> AsyncIterator[list[StoredEvent] | Heartbeat]:
+        return follow_batches(reader, bus, flt, after_id=after_id, live_from_id=writer.last_id,
+                              heartbeat_seconds=0.005, queue_size=queue_size)
+
+    async def pull() -> None:
+        nonlocal stream
+        assert stream is not None
+        try:
+            item = await asyncio.wait_for(anext(stream), 10)
+        except SubscriberBehind as exc:
+            assert exc.resume_after_id == (got[-1] if got else origin)
+            stream = open_stream(exc.resume_after_id)
+            return
+        if not isinstance(item, Heartbeat):
+            got.extend(e.id for e in item if e.kind == "event")
+
+    for n, (op, arg) in enumerate([*ops, ("commit", 1)]):
+        if n == min(start, len(ops)):
+            origin = writer.last_id if live_only else (committed[len(committed) // 2]
+                                                       if committed else 0)
+            stream = open_stream(None if live_only else origin)
+            await pull()  # replays and subscribes (or heartbeats, live only)
+        if op == "commit":
+            commits.append(asyncio.ensure_future(
+                insert(writer, *(uuid.uuid4().hex for _ in range(arg)), session=session)))
+            await asyncio.sleep(0)
+            committed = sorted(i for c in commits if c.done() for i in c.result())
+        elif op == "update" and committed:
+            row = await reader.event(committed[-1])
+            assert row is not None
+            bus.publish([StoredEvent(row, "update")])
+        elif op == "take" and stream is not None:
+            for _ in range(arg):
+                await pull()
+    committed = sorted(i for ids in await asyncio.gather(*commits) for i in ids)
+    expected = [i for i in committed if i > origin]
+    deadline = time.monotonic() + 10
+    while len(got) < len(expected) and time.monotonic() < deadline:
+        await pull()
+    assert got == expected
+    assert stream is not None
+    await stream.aclose()  # type: ignore[attr-defined]
