@@ -54,7 +54,7 @@ class RouterExtError(Exception):
     def grpc_metadata(self) -> tuple[tuple[str, str], ...]:
         """Trailing metadata naming the kind and the field."""
         meta = (("router-ext-error", self.kind),)
-        return (*meta, ("router-ext-field", self.field)) if self.field else meta
+        return (*meta, ("router-ext-field", _printable(self.field))) if self.field else meta
 
     def to_dict(self) -> dict[str, object]:
         """The JSON error body: {"error": kind, "detail": message, "field": ...}."""
@@ -157,3 +157,12 @@ class Unavailable(RouterExtError):
     http_status = 503
     grpc_code = grpc.StatusCode.UNAVAILABLE
     kind = "unavailable"
+
+
+def _printable(text: str) -> str:
+    """Text as a gRPC metadata value may carry it (printable ASCII): other characters become
+    `\\uXXXX` escapes. A field path is named after the sender's own keys, and one holding a
+    control character made the whole answer fail as INTERNAL "Invalid metadata"."""
+    if text.isascii() and text.isprintable():
+        return text
+    return "".join(c if " " <= c <= "~" else f"\\u{ord(c):04x}" for c in text)

@@ -147,6 +147,20 @@ def test_bad_fields_are_invalid_argument_naming_the_field(
     assert stored(channel, f"{sid}") == []
 
 
+def test_a_field_path_with_a_control_character_is_still_invalid_argument(
+        channel: grpc.Channel) -> None:
+    # The error names the path through the sender's own keys; a control character there
+    # once made the trailing metadata invalid and the answer INTERNAL.
+    ingest, _, _ = stubs(channel)
+    ev = event(session_id=session())
+    ev.payload_json = '{"\\u001f": {"": Infinity}}'
+    with pytest.raises(grpc.RpcError) as info:
+        ingest.Publish(ingest_pb2.PublishRequest(event=ev), timeout=5)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    meta = dict(info.value.trailing_metadata())
+    assert meta["router-ext-field"] == "payload_json.\\u001f."
+
+
 def test_missing_event_is_invalid_argument(channel: grpc.Channel) -> None:
     ingest, _, _ = stubs(channel)
     with pytest.raises(grpc.RpcError) as info:
