@@ -21,7 +21,7 @@ from websockets.uri import parse_uri
 from router_ext.v1 import ingest_pb2
 from tests.grpc_helpers import event as grpc_event
 from tests.grpc_helpers import stubs
-from tests.support import ServerProcess, served
+from tests.support import ServerProcess, served, start_server
 
 
 def grpc_channel(server: ServerProcess) -> Any:
@@ -309,3 +309,28 @@ def test_stock_clients_see_one_event_per_frame_and_batch_clients_the_same_in_arr
     sse = sse_events(ws_server, session, start, total)
     assert [i for i, _ in sse] == [e["id"] for e in events]
     assert [d for _, d in sse] == events
+
+
+def _negotiated_extensions(server: ServerProcess) -> str:
+    """The Sec-WebSocket-Extensions the server answered a client offering permessage-deflate
+    (the websockets client offers it, as browsers do), after one live event arrived whole."""
+    async def run() -> str:
+        async with websockets.connect(f"{server.ws_url}/stream?limit=0") as ws:
+            assert (await recv_json(ws))["type"] == "initial"
+            sent = await asyncio.to_thread(post, server, uuid.uuid4().hex)
+            assert (await next_event(ws))["data"]["id"] == sent["id"]
+            assert ws.response is not None
+            return str(ws.response.headers.get("Sec-WebSocket-Extensions", ""))
+
+    return asyncio.run(run())
+
+
+def test_compression_is_offered_by_default_and_can_be_turned_off(
+        ws_server: ServerProcess, tmp_path_factory: pytest.TempPathFactory) -> None:
+    assert "permessage-deflate" in _negotiated_extensions(ws_server)
+    plain = start_server(f"sqlite:///{tmp_path_factory.mktemp('plain') / 'router-ext.db'}",
+                         env={"ROUTER_EXT_WS_COMPRESSION": "0"})
+    try:
+        assert _negotiated_extensions(plain) == ""
+    finally:
+        plain.stop()
