@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -175,30 +174,26 @@ class RouterExt:
             self.reject(transport, exc)
             raise
         self._duration(transport).observe(time.perf_counter() - started)
-        if len(acks) == 1:  # one event per request (HTTP hooks): no tallies to build
-            self._count_one(transport, rows[0], acks[0])
-            return acks
-        for ack in acks:
-            if ack.error is not None:
-                self.reject(transport, ack.error)
-        duplicates = sum(1 for ack in acks if ack.duplicate)
-        if duplicates:
-            self.metrics.duplicate.labels(transport).inc(duplicates)
-        # One counter update per (source, type) pair, not per row: batches are mostly uniform.
-        counts = Counter((row["source_app"], row["hook_event_type"])
-                         for row, ack in zip(rows, acks, strict=True)
-                         if not ack.duplicate and ack.error is None)
-        for (source, kind), n in counts.items():
-            self._received(transport, source, kind).inc(n)
+        self._count(transport, rows, acks)
         return acks
 
-    def _count_one(self, transport: str, row: Row, ack: Ack) -> None:
-        if ack.error is not None:
-            self.reject(transport, ack.error)
-        elif ack.duplicate:
-            self.metrics.duplicate.labels(transport).inc()
-        else:
-            self._received(transport, row["source_app"], row["hook_event_type"]).inc()
+    def _count(self, transport: str, rows: list[Row], acks: list[Ack]) -> None:
+        """Count a batch's outcomes in one pass, with one counter update per (source, type)
+        pair rather than per row (batches are mostly uniform)."""
+        duplicates = 0
+        received: dict[tuple[str, str], int] = {}
+        for row, ack in zip(rows, acks, strict=True):
+            if ack.error is not None:
+                self.reject(transport, ack.error)
+            elif ack.duplicate:
+                duplicates += 1
+            else:
+                key = (row["source_app"], row["hook_event_type"])
+                received[key] = received.get(key, 0) + 1
+        if duplicates:
+            self.metrics.duplicate.labels(transport).inc(duplicates)
+        for (source, kind), n in received.items():
+            self._received(transport, source, kind).inc(n)
 
     def _duration(self, transport: str) -> Any:
         child = self._duration_children.get(transport)
