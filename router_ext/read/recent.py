@@ -41,9 +41,7 @@ class _Entry:
     body: StoredEvent | bytes  # bytes once a page has encoded it
 
     def matches(self, flt: EventFilter) -> bool:
-        return ((not flt.source_apps or self.source_app in flt.source_apps)
-                and (not flt.session_ids or self.session_id in flt.session_ids)
-                and (not flt.hook_event_types or self.hook_event_type in flt.hook_event_types))
+        return flt.admits(self.source_app, self.session_id, self.hook_event_type)
 
     def json(self) -> bytes:
         body = self.body

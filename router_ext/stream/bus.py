@@ -36,11 +36,13 @@ class EventFilter:
 
     def matches(self, row: dict[str, object]) -> bool:
         """True when the row passes every non-empty set."""
-        return (
-            (not self.source_apps or row["source_app"] in self.source_apps)
-            and (not self.session_ids or row["session_id"] in self.session_ids)
-            and (not self.hook_event_types or row["hook_event_type"] in self.hook_event_types)
-        )
+        return self.admits(row["source_app"], row["session_id"], row["hook_event_type"])
+
+    def admits(self, source_app: object, session_id: object, hook_event_type: object) -> bool:
+        """True when an event with these three fields passes every non-empty set."""
+        return ((not self.source_apps or source_app in self.source_apps)
+                and (not self.session_ids or session_id in self.session_ids)
+                and (not self.hook_event_types or hook_event_type in self.hook_event_types))
 
 
 class SubscriberBehind(Exception):
