@@ -21,10 +21,8 @@ errors included.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-from starlette.requests import ClientDisconnect
-from starlette.types import Message, Receive, Scope, Send
+from starlette.requests import ClientDisconnect, Request
+from starlette.types import Receive, Scope, Send
 
 from router_ext.access import Access
 from router_ext.access.policy import http_roles
@@ -40,20 +38,6 @@ from router_ext.web.security.refuse import route_path
 PATH = "/events"
 _BROWSER = (b"origin", b"sec-fetch-site")
 _JSON = "application/json"
-
-
-async def _chunks(receive: Receive) -> AsyncIterator[bytes]:
-    """The request body's chunks, as Starlette's Request.stream yields them."""
-    while True:
-        message: Message = await receive()
-        if message["type"] == "http.request":
-            body = message.get("body", b"")
-            if body:
-                yield body
-            if not message.get("more_body", False):
-                return
-        elif message["type"] == "http.disconnect":
-            raise ClientDisconnect()
 
 
 class LeanEvents:
@@ -110,7 +94,7 @@ class LeanEvents:
                 break
         try:
             try:
-                raw = await read_chunks(declared, _chunks(receive), self.limit)
+                raw = await read_chunks(declared, Request(scope, receive).stream(), self.limit)
             except RouterExtError as exc:
                 self.core.reject("http", exc)
                 raise
