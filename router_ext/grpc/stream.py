@@ -7,6 +7,9 @@ element of `EventBatch.events` are the same bytes (`0x0a`, length, e), and a bat
 bytes joined behind its own tag and length. Building a StreamMessage per subscriber instead
 copies the Event into it and serializes it again for every subscriber, which was most of the
 servicer's CPU per delivered event with a hundred subscribers (see bench_subscribe_latency.py).
+Measured in process (timeit, ten 1 KB events): the library's StreamMessage{batch} 15.7 us per
+subscriber, these joined bytes 1.4 us; tests/unit/test_stream_encoding.py checks the bytes are
+the library's own encoding.
 """
 
 from __future__ import annotations
