@@ -29,6 +29,7 @@ from router_ext.sessions.state import (
 )
 from router_ext.sessions.telemetry import apply_otlp
 from router_ext.store.db import sqlite_cursor
+from router_ext.store.many_rows import execute_values
 from router_ext_client.usage import ModelMap
 
 log = logging.getLogger(__name__)
@@ -120,11 +121,10 @@ _PARENTS_OF = Lookup(
     "AND source != 'interactive'")
 _INSERT = insert(SESSIONS)
 _UPDATE = update(SESSIONS).where(SESSIONS.c.id == bindparam("b_id"))
-_SQLITE_INSERT = (f"INSERT INTO harness_sessions ({_COLS}) "
-                  f"VALUES ({', '.join('?' * len(COLUMN_NAMES))})")
-_SQLITE_UPDATE = (f"UPDATE harness_sessions SET "
-                  f"{', '.join(f'{c} = ?' for c in COLUMN_NAMES if c != 'id')} WHERE id = ?")
-_UPDATE_ORDER = (*(c for c in COLUMN_NAMES if c != "id"), "id")
+# New and changed sessions alike: one upsert of whole rows (see store.many_rows).
+_SQLITE_WRITE = (f"INSERT INTO harness_sessions ({_COLS})",
+                 "ON CONFLICT (id) DO UPDATE SET "
+                 + ", ".join(f"{c} = excluded.{c}" for c in COLUMN_NAMES if c != "id"))
 
 
 def _load(conn: Connection, lookup: Lookup, keys: Iterable[str]) -> dict[str, SessionState]:
@@ -192,10 +192,8 @@ def _write(conn: Connection, states: Iterable[SessionState]) -> None:
             updates.append(row)
     cursor = sqlite_cursor(conn)
     if cursor is not None:
-        if inserts:
-            cursor.executemany(_SQLITE_INSERT, ([r[c] for c in COLUMN_NAMES] for r in inserts))
-        if updates:
-            cursor.executemany(_SQLITE_UPDATE, ([r[c] for c in _UPDATE_ORDER] for r in updates))
+        execute_values(cursor, [[r[c] for c in COLUMN_NAMES] for r in inserts + updates],
+                       *_SQLITE_WRITE)
         return
     if inserts:
         conn.execute(_INSERT, inserts)

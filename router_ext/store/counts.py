@@ -25,6 +25,7 @@ from sqlalchemy.dialects import postgresql
 from router_ext.otlp.values import flag
 from router_ext.records import FoldNotes, Row, decoded_payload
 from router_ext.store.db import sqlite_cursor
+from router_ext.store.many_rows import execute_values
 from router_ext.store.models import Event, EventCount, SessionToolCount
 
 EVENTS = Event.__table__  # type: ignore[attr-defined]
@@ -98,12 +99,13 @@ def tally(rows: Iterable[Row]) -> Tally:
 # SQLite has one writer (ours): plain SQL through the driver skips SQLAlchemy's per-statement
 # work, which cost more than the counting itself for a one-event transaction.
 _SQLITE_SESSIONS = (
-    "INSERT INTO session_tool_counts (bucket_ms, session_id, tool, outcome, hooks, otlp) "
-    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (bucket_ms, session_id, tool, outcome) DO UPDATE "
-    "SET hooks = hooks + excluded.hooks, otlp = otlp + excluded.otlp RETURNING hooks, otlp")
+    "INSERT INTO session_tool_counts (bucket_ms, session_id, tool, outcome, hooks, otlp)",
+    "ON CONFLICT (bucket_ms, session_id, tool, outcome) DO UPDATE "
+    "SET hooks = hooks + excluded.hooks, otlp = otlp + excluded.otlp "
+    "RETURNING bucket_ms, session_id, tool, outcome, hooks, otlp")
 _SQLITE_COUNTS = (
-    "INSERT INTO event_counts (kind, bucket_ms, name, detail, count, last_ms) "
-    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (kind, bucket_ms, name, detail) DO UPDATE "
+    "INSERT INTO event_counts (kind, bucket_ms, name, detail, count, last_ms)",
+    "ON CONFLICT (kind, bucket_ms, name, detail) DO UPDATE "
     "SET count = count + excluded.count, last_ms = max(last_ms, excluded.last_ms)")
 
 
@@ -134,7 +136,10 @@ def _upsert_sessions(conn: Connection, rows: list[tuple[Any, ...]]) -> list[tupl
     """Add the per-session rows; each key's numbers after adding, in order."""
     cursor = sqlite_cursor(conn)
     if cursor is not None:
-        return [cursor.execute(_SQLITE_SESSIONS, row).fetchone() for row in rows]
+        # A multi-row RETURNING comes back in SQLite's order, so each row names its key.
+        returned = execute_values(cursor, rows, *_SQLITE_SESSIONS)
+        after = {tuple(r[:4]): (r[4], r[5]) for r in returned}
+        return [after[row[:4]] for row in rows]
     params = [dict(zip(_SESSION_COLUMNS, row, strict=True)) for row in rows]
     return [(int(h), int(o)) for h, o in conn.execute(_core_statements()[0], params)]
 
@@ -164,7 +169,7 @@ def _upsert_counts(conn: Connection, tally_: Tally) -> None:
         return
     cursor = sqlite_cursor(conn)
     if cursor is not None:
-        cursor.executemany(_SQLITE_COUNTS, rows)
+        execute_values(cursor, rows, *_SQLITE_COUNTS)
         return
     conn.execute(_core_statements()[1],
                  [dict(zip(_COUNT_COLUMNS, row, strict=True)) for row in rows])

@@ -1,8 +1,8 @@
 """One batch of event rows into `events`, inside the writer's transaction.
 
 Deduplicates by event_uid (against the table and within the batch), assigns ids and inserts.
-On SQLite the single writer assigns ids itself and hands plain tuples to the driver's
-executemany: no statement compilation, no RETURNING, no per-row objects, which is most of the
+On SQLite the single writer assigns ids itself and hands plain tuples to the driver in
+multi-row statements (see many_rows): no RETURNING, no per-row objects, which is most of the
 ingest cost. Other databases use SQLAlchemy's INSERT ... RETURNING in parameter order.
 """
 
@@ -16,6 +16,7 @@ from sqlalchemy import Connection, insert, select, text
 
 from router_ext.records import COLUMNS, Row
 from router_ext.store.db import sqlite_cursor
+from router_ext.store.many_rows import execute_values
 from router_ext.store.models import Event
 
 if TYPE_CHECKING:
@@ -24,8 +25,7 @@ if TYPE_CHECKING:
 EVENTS = Event.__table__  # type: ignore[attr-defined]
 UID_CHUNK = 500
 _WITH_ID = ("id", *COLUMNS)
-_SQLITE_INSERT = (f"INSERT INTO events ({', '.join(_WITH_ID)}) "
-                  f"VALUES ({', '.join('?' * len(_WITH_ID))})")
+_SQLITE_INSERT = f"INSERT INTO events ({', '.join(_WITH_ID)})"
 _params = operator.itemgetter(*_WITH_ID)
 # PostgreSQL: replicas sharing a database serialize their insert transactions on this advisory
 # lock, so ids commit in increasing order everywhere and concurrent duplicates are caught by the
@@ -79,7 +79,7 @@ def _insert_sqlite(cursor: Any, fresh: list[Row]) -> None:
     for row in fresh:
         next_id += 1
         row["id"] = next_id
-    cursor.executemany(_SQLITE_INSERT, map(_params, fresh))
+    execute_values(cursor, [_params(row) for row in fresh], _SQLITE_INSERT)
 
 
 def _insert_returning(conn: Connection, fresh: list[Row]) -> None:

@@ -17,6 +17,7 @@ from sqlalchemy import Connection, text
 from sqlalchemy.dialects import postgresql
 
 from router_ext.store.db import sqlite_cursor
+from router_ext.store.many_rows import execute_values
 from router_ext.store.models import UsageHourly
 
 HOURLY = UsageHourly.__table__  # type: ignore[attr-defined]
@@ -26,10 +27,9 @@ SUMMED = (*TOKENS, "cost_usd")
 COLUMNS = ("bucket_ms", "model", *SUMMED)
 Sums = dict[tuple[int, str], list[float]]
 
-_SQLITE_UPSERT = (
-    f"INSERT INTO usage_hourly ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))}) "
-    f"ON CONFLICT (bucket_ms, model) DO UPDATE SET "
-    + ", ".join(f"{c} = {c} + excluded.{c}" for c in SUMMED))
+_SQLITE_UPSERT = (f"INSERT INTO usage_hourly ({', '.join(COLUMNS)})",
+                  "ON CONFLICT (bucket_ms, model) DO UPDATE SET "
+                  + ", ".join(f"{c} = {c} + excluded.{c}" for c in SUMMED))
 
 
 @functools.cache
@@ -60,7 +60,7 @@ def add(conn: Connection, increments: Iterable[dict[str, Any]]) -> None:
         return
     cursor = sqlite_cursor(conn)
     if cursor is not None:
-        cursor.executemany(_SQLITE_UPSERT, rows)
+        execute_values(cursor, rows, *_SQLITE_UPSERT)
         return
     conn.execute(_core_upsert(), [dict(zip(COLUMNS, row, strict=True)) for row in rows])
 
