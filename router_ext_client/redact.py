@@ -107,7 +107,7 @@ class Redactor:
         self.shapes = [*SHAPES, *((kind, (), regex, False, False) for kind, regex in extra)]
         self._compiled: dict[int, Any] = {}
         self._names: Any = None
-        self._custom = bool(extra)
+        self.custom = bool(extra)
         # Whether lowered text holds any of TRIGGERS; the server installs a one-pass search
         # (this module is standard library only), the same test in a sixth of the time.
         self.any_trigger: Callable[[str], bool] = _any_trigger
@@ -117,14 +117,14 @@ class Redactor:
 
     def might_hold(self, text: str) -> bool:
         """Whether `text` may hold a secret or a marker (substrings only, no regex)."""
-        if self._custom:
+        if self.custom:
             return True
         return self.any_trigger(text.lower())
 
     def plan(self, text: str) -> Plan | None:
         """What to look for in a document, from its text; None when there is nothing."""
         lowered = text.lower()
-        if not self._custom and not self.any_trigger(lowered):
+        if not self.custom and not self.any_trigger(lowered):
             return None
         active = [i for i, shape in enumerate(self.shapes)
                   if (not shape[1] or any(t in lowered for t in shape[1]))

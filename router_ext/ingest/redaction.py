@@ -9,9 +9,10 @@ values replaced here and the markers that arrive already made by a client.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import json
 import logging
-from collections.abc import Callable
 from typing import Any
 
 from ahocorasick_rs import AhoCorasick
@@ -24,6 +25,7 @@ from router_ext_client.redact import SHAPES, TRIGGERS, Redactor, load_patterns
 log = logging.getLogger(__name__)
 JSON_COLUMNS = ("payload", "chat", "human_in_the_loop", "extra")
 TEXT_COLUMNS = ("summary",)
+COLUMNS = JSON_COLUMNS + TEXT_COLUMNS
 KINDS_CAP = 64  # custom kinds come from a file; the label stays bounded anyway
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
@@ -35,18 +37,37 @@ def build_redactor(settings: Settings) -> Redactor | None:
     extra = load_patterns(settings.redact_patterns_path) if settings.redact_patterns_path \
         else []
     redactor = Redactor(extra)
-    redactor.any_trigger = trigger_search()
+    redactor.any_trigger = TriggerSearch()
     return redactor
 
 
-def trigger_search() -> Callable[[str], bool]:
+class TriggerSearch:
     """Whether lowered text holds any redaction trigger word, in one pass over it.
 
     The pre-scan decides for every event whether it needs the patterns at all; as one substring
     search per trigger word it was the largest single line of the ingest profile.
     """
-    automaton = AhoCorasick(list(TRIGGERS))
-    return lambda lowered: bool(automaton.find_matches_as_indexes(lowered))
+
+    def __init__(self) -> None:
+        self._automaton = AhoCorasick(list(TRIGGERS))
+
+    def __call__(self, lowered: str) -> bool:
+        return bool(self._automaton.find_matches_as_indexes(lowered))
+
+    def each(self, texts: list[str]) -> list[bool]:
+        """For each text, whether its lowered form holds a trigger: one search for them all.
+
+        The search lets go of the interpreter lock, and taking it back waits up to the switch
+        interval (5 ms) while the writer thread runs Python: one call per event of a batch
+        measured 1,053 us a call beside a busy thread against 3.9 us alone, so a batch is
+        searched once, joined by a character no trigger holds.
+        """
+        lowered = [text.lower() for text in texts]
+        starts = list(itertools.accumulate((len(t) + 1 for t in lowered), initial=0))
+        found = [False] * len(texts)
+        for _pattern, start, _end in self._automaton.find_matches_as_indexes("\0".join(lowered)):
+            found[bisect.bisect_right(starts, start) - 1] = True
+        return found
 
 
 class Redaction:
@@ -68,25 +89,29 @@ class Redaction:
         if redactor is None:
             return
         counts: dict[str, int] = {}
-        for row in rows:
-            self._row(redactor, row, counts)
+        cells = [(row, column) for row in rows for column in COLUMNS if row.get(column)]
+        search = redactor.any_trigger
+        if len(cells) > 1 and isinstance(search, TriggerSearch) and not redactor.custom:
+            # Only the texts the batch's one search flagged can hold anything to redact.
+            flags = search.each([row[column] for row, column in cells])
+            cells = [cell for cell, flag in zip(cells, flags, strict=True) if flag]
+        for row, column in cells:
+            self._cell(redactor, row, column, counts)
         for kind, n in counts.items():
             self._count(kind, n)
 
     @staticmethod
-    def _row(redactor: Redactor, row: Row, counts: dict[str, int]) -> None:
-        for column in JSON_COLUMNS:
-            text = row.get(column)
-            if text:
-                new = redactor.scrub_json(text, counts, _encode)
-                if new is not text:
-                    row[column] = new
-                    if column == "payload":
-                        row.pop(PAYLOAD_CACHE, None)  # decoded again from the redacted text
-        for column in TEXT_COLUMNS:
-            text = row.get(column)
-            if text and redactor.might_hold(text):
+    def _cell(redactor: Redactor, row: Row, column: str, counts: dict[str, int]) -> None:
+        text = row[column]
+        if column in TEXT_COLUMNS:
+            if redactor.might_hold(text):
                 row[column] = redactor.text(text, counts)
+            return
+        new = redactor.scrub_json(text, counts, _encode)
+        if new is not text:
+            row[column] = new
+            if column == "payload":
+                row.pop(PAYLOAD_CACHE, None)  # decoded again from the redacted text
 
     def _count(self, kind: str, n: int) -> None:
         child = self._children.get(kind)
