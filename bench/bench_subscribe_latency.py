@@ -159,10 +159,15 @@ def run(subscribers: int, rate: int, seconds: float, processes: int, mode: str,
         try:
             ready.wait(timeout=120)
             cpu, wall = cpu_seconds(server.proc.pid), time.perf_counter()
+            clients, own = sum(cpu_seconds(p.pid) for p in procs), time.process_time()
             print(f"publishing to {subscribers} subscribers of server pid {server.proc.pid}",
                   flush=True)
             sent = _publisher(server.grpc_target, rate, seconds, mode)
             cpu, wall = cpu_seconds(server.proc.pid) - cpu, time.perf_counter() - wall
+            # Where the machine's CPUs went: the server's share only means something beside
+            # what the subscribers and the publisher took on the same cores.
+            clients = sum(cpu_seconds(p.pid) for p in procs) - clients
+            own = time.process_time() - own
             rss, peak = rss_mb(server.proc.pid)
             load = " ".join(f"{x:.2f}" for x in os.getloadavg())
         finally:
@@ -183,7 +188,9 @@ def run(subscribers: int, rate: int, seconds: float, processes: int, mode: str,
           f"p50={percentile(latencies, 50) * 1000:.2f} ms  "
           f"p99={percentile(latencies, 99) * 1000:.2f} ms  "
           f"max={max(latencies, default=0) * 1000:.1f} ms  server CPU "
-          f"{cpu / wall * 100:.0f}% of a core over the {wall:.1f} s publishing took, "
+          f"{cpu / wall * 100:.0f}% of a core over the {wall:.1f} s publishing took "
+          f"(subscriber processes {clients / wall * 100:.0f}%, publisher "
+          f"{own / wall * 100:.0f}%, of {os.cpu_count()} cores), "
           f"RSS={rss:.0f} MB (peak {peak:.0f})  "
           f"load average {load}", flush=True)
 
