@@ -10,6 +10,7 @@ writer hands to the steps after commit (the metrics catalog).
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 from collections.abc import Iterable
 from typing import Any, NamedTuple
@@ -121,10 +122,14 @@ _PARENTS_OF = Lookup(
     "AND source != 'interactive'")
 _INSERT = insert(SESSIONS)
 _UPDATE = update(SESSIONS).where(SESSIONS.c.id == bindparam("b_id"))
-# New and changed sessions alike: one upsert of whole rows (see store.many_rows).
-_SQLITE_WRITE = (f"INSERT INTO harness_sessions ({_COLS})",
-                 "ON CONFLICT (id) DO UPDATE SET "
-                 + ", ".join(f"{c} = excluded.{c}" for c in COLUMN_NAMES if c != "id"))
+_SQLITE_INSERT = f"INSERT INTO harness_sessions ({_COLS})"
+# SQLite rewrites the index entry of every indexed column an UPDATE sets, even to the value it
+# had. Measured on the writer's hook mix: setting every column wrote 19.6 WAL pages a one-event
+# commit, setting the unindexed columns and only the indexed ones that moved 13.3 (58.7 against
+# 51.8 at 32 events). So changed sessions are updated in groups by which indexed columns moved.
+_INDEXED = tuple(c for c in COLUMN_NAMES
+                 if c != "id" and any(c in ix.columns for ix in SESSIONS.indexes))
+_UNINDEXED = tuple(c for c in COLUMN_NAMES if c != "id" and c not in _INDEXED)
 
 
 def _load(conn: Connection, lookup: Lookup, keys: Iterable[str]) -> dict[str, SessionState]:
@@ -184,16 +189,18 @@ def _adopt(parent: SessionState, child: SessionState) -> None:
 def _write(conn: Connection, states: Iterable[SessionState]) -> None:
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
+    changed: list[tuple[dict[str, Any], dict[str, Any]]] = []
     for state in states:
         row = state.row()
         if state.is_new:
             inserts.append(row)
         elif row != state.original:
             updates.append(row)
+            changed.append((row, state.original))
     cursor = sqlite_cursor(conn)
     if cursor is not None:
-        execute_values(cursor, [[r[c] for c in COLUMN_NAMES] for r in inserts + updates],
-                       *_SQLITE_WRITE)
+        execute_values(cursor, [[r[c] for c in COLUMN_NAMES] for r in inserts], _SQLITE_INSERT)
+        _update_sqlite(cursor, changed)
         return
     if inserts:
         conn.execute(_INSERT, inserts)
@@ -202,6 +209,26 @@ def _write(conn: Connection, states: Iterable[SessionState]) -> None:
         params = [{**{k: v for k, v in r.items() if k != "id"}, "b_id": r["id"]}
                   for r in updates]
         conn.execute(_UPDATE, params)
+
+
+def _update_sqlite(cursor: Any, changed: list[tuple[dict[str, Any], dict[str, Any]]]) -> None:
+    """Update changed sessions: one statement per set of indexed columns that moved."""
+    groups: dict[tuple[str, ...], list[list[Any]]] = {}
+    for row, original in changed:
+        moved = tuple(c for c in _INDEXED if row[c] != original.get(c))
+        groups.setdefault(moved, []).append([row["id"], *(row[c] for c in _UNINDEXED + moved)])
+    for moved, values in groups.items():
+        execute_values(cursor, values, *_update_statement(moved))
+
+
+@functools.cache
+def _update_statement(moved: tuple[str, ...]) -> tuple[str, str]:
+    """The text before and after the VALUES of a multi-row update (SQLite 3.33's UPDATE FROM)."""
+    columns = _UNINDEXED + moved
+    names = ", ".join(f"v_{c}" for c in columns)
+    sets = ", ".join(f"{c} = v.v_{c}" for c in columns)
+    return (f"WITH v(v_id, {names}) AS (",
+            f") UPDATE harness_sessions SET {sets} FROM v WHERE harness_sessions.id = v.v_id")
 
 
 def _increments(states: Iterable[SessionState]) -> list[dict[str, Any]]:
