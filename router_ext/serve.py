@@ -26,6 +26,7 @@ from router_ext.store.db import make_engine, ping
 from router_ext.web.app import create_app
 from router_ext.web.otlp import OtlpPortGate
 from router_ext.web.security.protocol import guarded_protocol
+from router_ext.web.ws_frames import FramingProtocol
 
 log = logging.getLogger(__name__)
 M_ARENA_MAX = -8  # mallopt parameter number in glibc's malloc.h
@@ -208,7 +209,7 @@ async def serve(settings: Settings) -> None:
         log.info("OTLP/HTTP listening on %s:%d", settings.host, otlp_sock.getsockname()[1])
     config = uvicorn.Config(  # httptools, with read timeouts and a connection cap
         app, lifespan="on", loop="asyncio", http=guarded_protocol(Access.of(core)),
-        ws="websockets-sansio", ws_per_message_deflate=settings.ws_compression,
+        ws=FramingProtocol, ws_per_message_deflate=settings.ws_compression,
         ws_max_size=settings.max_body_bytes, log_level="warning", access_log=False,
         log_config=None,  # uvicorn's records go through our handler (text or JSON lines)
         timeout_graceful_shutdown=5, timeout_keep_alive=30,

@@ -254,8 +254,11 @@ def sse_events(server: ServerProcess, session: str, after_id: int, count: int
     raise AssertionError(f"the stream ended after {len(out)} events")
 
 
+# A client that offers no compression gets frames the server pre-encodes and writes straight to
+# the socket (web/ws_frames.py); one that offers permessage-deflate gets uvicorn's own framing.
+@pytest.mark.parametrize("compression", ["deflate", None], ids=["deflate", "pre-encoded"])
 def test_stock_clients_see_one_event_per_frame_and_batch_clients_the_same_in_arrays(
-        ws_server: ServerProcess) -> None:
+        ws_server: ServerProcess, compression: str | None) -> None:
     session = uuid.uuid4().hex
     start = post(ws_server, session)["id"]
     total = 18  # a commit of 15 (under the queue of 20) and 3 more
@@ -274,8 +277,12 @@ def test_stock_clients_see_one_event_per_frame_and_batch_clients_the_same_in_arr
 
     async def run() -> tuple[list[str], list[str], dict[str, Any]]:
         url = f"{ws_server.ws_url}/stream?session_id={session}&after_id={start}"
-        async with websockets.connect(url) as stock, \
-                websockets.connect(f"{url}&batch=1") as batched:
+        async with websockets.connect(url, compression=compression) as stock, \
+                websockets.connect(f"{url}&batch=1", compression=compression) as batched:
+            for ws in (stock, batched):
+                assert ws.response is not None
+                offered = ws.response.headers.get("Sec-WebSocket-Extensions", "")
+                assert ("permessage-deflate" in offered) is (compression is not None)
             assert json.loads(await stock.recv()) == {"type": "initial", "data": []}
             assert json.loads(await batched.recv()) == {"type": "initial", "data": []}
             with grpc_channel(ws_server) as channel:  # one commit: a backlog at once

@@ -41,6 +41,8 @@ from router_ext.web.body import (
     request_filter,
     text_param,
 )
+from router_ext.web.ws_frames import EXTENSION as TEXT_FRAMES
+from router_ext.web.ws_frames import TextFrames
 
 CLOSE_BEHIND = 4000
 CLOSE_RESTART = 1012
@@ -59,12 +61,25 @@ class Stalled(Exception):
         self.resume_after_id = resume_after_id
 
 
-async def _send(ws: WebSocket, text: str, resume_after_id: int) -> None:
-    try:
-        async with asyncio.timeout(STALL_SECONDS):
-            await ws.send_text(text)
-    except TimeoutError as exc:
-        raise Stalled(resume_after_id) from exc
+class Sender:
+    """Sends one connection's text messages, cutting it off when it stops reading."""
+
+    def __init__(self, ws: WebSocket) -> None:
+        self.ws = ws
+        # Offered by `router-ext serve` on connections without compression; absent when
+        # router-ext is mounted in another server.
+        self.frames: TextFrames | None = (ws.scope.get("extensions") or {}).get(TEXT_FRAMES)
+
+    async def send(self, text: str, resume_after_id: int) -> None:
+        """Send `text`; :class:`Stalled` if the client read nothing for STALL_SECONDS."""
+        try:
+            if self.frames is not None:
+                await self.frames.send(text, STALL_SECONDS)
+                return
+            async with asyncio.timeout(STALL_SECONDS):
+                await self.ws.send_text(text)
+        except TimeoutError as exc:
+            raise Stalled(resume_after_id) from exc
 
 
 def event_message(event_json: str) -> str:
@@ -127,6 +142,7 @@ async def _pump(core: RouterExt, ws: WebSocket) -> None:
     every_update = _updates_param(ws)
     batch = int_param(ws, "batch", 0, maximum=1) == 1
     sent = await _initial(core, ws, flt, limit, after_id)
+    sender = Sender(ws)
     events = follow_batches(core.reader, core.bus, flt, after_id=sent,
                             live_from_id=core.last_id,
                             heartbeat_seconds=core.settings.heartbeat_seconds, transport="ws")
@@ -134,12 +150,12 @@ async def _pump(core: RouterExt, ws: WebSocket) -> None:
         async for item in events:
             if isinstance(item, Heartbeat):
                 beat = f'{{"type":"heartbeat","last_id":{item.last_id}}}'
-                await _send(ws, f"[{beat}]" if batch else beat, sent)
+                await sender.send(f"[{beat}]" if batch else beat, sent)
                 continue
             messages = _messages(item, every_update, sent)
             frames = batched_frames(messages, sent) if batch else messages
             for text, cursor in frames:
-                await _send(ws, text, sent)
+                await sender.send(text, sent)
                 sent = cursor
     finally:
         await events.aclose()  # type: ignore[attr-defined]
