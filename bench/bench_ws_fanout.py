@@ -63,10 +63,27 @@ def _subscriber(url: str, events: int, ready: Any, results: Any) -> None:
 
 
 QUIET_SECONDS = 10.0
+# The wall's publisher keeps its schedule over this many connections, as many sessions would.
+PUBLISHERS = 8
 # The wall publishes for at most this long, so a saturated server still ends the run in time.
 PUBLISH_DEADLINE = 60.0
-# In a frame: each event's id (the first key of `data` named exactly "id") and send time.
-_EVENT_RE = re.compile(r'"type":"event","data":\{.*?"id":(\d+).*?"sent_at":\s*([0-9.e+-]+)')
+_EVENT_START = '{"type":"event","data":{'
+_NUMBER = re.compile(r"\s*([0-9.e+-]+)")
+
+
+def frame_events(frame: str) -> list[tuple[int, float]]:
+    """Each event's id and send time in a frame: after each event's start, the first `"id":`
+    and the first `"sent_at":` after it (string searches: a regular expression scanning the
+    1 KB between them was most of a client process's time)."""
+    out = []
+    for chunk in frame.split(_EVENT_START)[1:]:
+        at = chunk.index('"id":') + 5
+        sent = chunk.index('"sent_at":', at) + 10
+        event_id = _NUMBER.match(chunk, at)
+        sent_at = _NUMBER.match(chunk, sent)
+        assert event_id is not None and sent_at is not None, chunk[:200]
+        out.append((int(event_id[1]), float(sent_at[1])))
+    return out
 
 
 def _wall(url: str, clients: int, events: int, ready: Any, results: Any) -> None:
@@ -99,9 +116,9 @@ def _wall(url: str, clients: int, events: int, ready: Any, results: Any) -> None
                     closed = exc.rcvd.code if exc.rcvd else f"closed after {len(ids)}"
                     break
                 now = time.time()
-                for match in _EVENT_RE.finditer(str(raw)):
-                    ids.append(int(match[1]))
-                    lat.append(now - float(match[2]))
+                for event_id, sent_at in frame_events(str(raw)):
+                    ids.append(event_id)
+                    lat.append(now - sent_at)
         in_order = all(a < b for a, b in itertools.pairwise(ids))
         return len(ids) if in_order else -1, closed
 
@@ -147,6 +164,44 @@ async def _publish(host: str, port: int, events: int, rate: float,
         if delay > 0:
             await asyncio.sleep(delay)
     writer.close()
+    return round_trips
+
+
+async def _publish_paced(host: str, port: int, events: int, rate: float, connections: int,
+                         deadline: float) -> list[float]:
+    """POST `events` on a fixed schedule of `rate` per second over `connections` keep-alive
+    connections, whether or not earlier POSTs have been answered: what many sessions sending at
+    once look like. Each event is stamped with its scheduled time, so time spent waiting for a
+    free connection counts in its latency. Returns each POST's time from schedule to answer."""
+    filler = json.loads(payload_json(900))
+    due: asyncio.Queue[tuple[int, float, float] | None] = asyncio.Queue()
+    round_trips: list[float] = []
+
+    async def sender() -> None:
+        reader, writer = await asyncio.open_connection(host, port)
+        while (item := await due.get()) is not None:
+            i, stamp, scheduled = item
+            body = json.dumps({"source_app": "fanout", "session_id": f"bench-{i % 8}",
+                               "hook_event_type": "PreToolUse",
+                               "payload": {**filler, "sent_at": stamp, "n": i}}).encode()
+            writer.write(post_request(host, port, "/events", body))
+            await read_response(reader)
+            round_trips.append(time.perf_counter() - scheduled)
+        writer.close()
+
+    senders = [asyncio.create_task(sender()) for _ in range(connections)]
+    started = time.perf_counter()
+    for i in range(events):
+        scheduled = started + i / rate
+        if scheduled - started > deadline:
+            break
+        delay = scheduled - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        due.put_nowait((i, time.time() - (time.perf_counter() - scheduled), scheduled))
+    for _ in senders:
+        due.put_nowait(None)
+    await asyncio.gather(*senders)
     return round_trips
 
 
@@ -200,8 +255,8 @@ def run_wall(clients: int, events: int, rate: float, processes: int) -> None:
         ready.wait(timeout=300)
         time.sleep(0.5)
         cpu, t0 = cpu_seconds(server.proc.pid), time.perf_counter()
-        posts = asyncio.run(_publish(server.host, server.http_port, events, rate,
-                                     deadline=PUBLISH_DEADLINE))
+        posts = asyncio.run(_publish_paced(server.host, server.http_port, events, rate,
+                                           PUBLISHERS, PUBLISH_DEADLINE))
         cpu, publishing = cpu_seconds(server.proc.pid) - cpu, time.perf_counter() - t0
         outs = [results.get(timeout=300) for _ in subs]
         elapsed = time.perf_counter() - t0
