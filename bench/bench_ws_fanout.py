@@ -86,56 +86,103 @@ def frame_events(frame: str) -> list[tuple[int, float]]:
     return out
 
 
+class _WallClient(asyncio.Protocol):
+    """One wall subscriber: an asyncio protocol over the websockets library's sans-I/O client,
+    offering permessage-deflate as browsers do. No task or future per message: the library's
+    asyncio client cost its processes more CPU than the server they measured."""
+
+    def __init__(self, url: str, events: int, lat: array, connected: asyncio.Event) -> None:
+        from websockets.client import ClientProtocol
+        from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
+        from websockets.uri import parse_uri
+
+        self.proto = ClientProtocol(parse_uri(url), max_size=None,
+                                    extensions=[ClientPerMessageDeflateFactory()])
+        self.events, self.lat, self.connected = events, lat, connected
+        self.ids: list[int] = []
+        self.closed: int | str = 0
+        self.initial = False
+        self.last_data = time.monotonic()
+        self.done = asyncio.get_running_loop().create_future()
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.proto.send_request(self.proto.connect())
+        self._flush()
+
+    def data_received(self, data: bytes) -> None:
+        from websockets.frames import Frame, Opcode
+
+        self.last_data = time.monotonic()
+        self.proto.receive_data(data)
+        now = time.time()
+        for item in self.proto.events_received():
+            if not isinstance(item, Frame) or item.opcode is not Opcode.TEXT:
+                continue
+            if not self.initial:  # the initial page
+                self.initial = True
+                self.connected.set()
+                continue
+            for event_id, sent_at in frame_events(item.data.decode()):
+                self.ids.append(event_id)
+                self.lat.append(now - sent_at)
+        self._flush()
+        if self.proto.handshake_exc is not None:
+            self.finish(f"{type(self.proto.handshake_exc).__name__} connecting")
+        elif self.proto.close_rcvd is not None:
+            self.finish(self.proto.close_rcvd.code)
+        elif len(self.ids) >= self.events:
+            self.finish(0)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.finish(f"closed after {len(self.ids)}")
+
+    def _flush(self) -> None:
+        for chunk in self.proto.data_to_send():
+            if chunk and self.transport is not None:
+                self.transport.write(chunk)
+
+    def finish(self, closed: int | str) -> None:
+        """Stop reading; the outcome is (events in id order, or -1 if out of order, closed)."""
+        if self.done.done():
+            return
+        self.closed = closed
+        self.connected.set()  # a client that could not connect is counted incomplete
+        in_order = all(a < b for a, b in itertools.pairwise(self.ids))
+        self.done.set_result((len(self.ids) if in_order else -1, closed))
+        if self.transport is not None:
+            self.transport.close()
+
+
 def _wall(url: str, clients: int, events: int, ready: Any, results: Any) -> None:
     """`clients` batched WebSocket subscribers in one process; each reads until it has
     `events` events or the stream is quiet for QUIET_SECONDS (the publisher stopped early).
     Puts (latencies, [(events received in id order or -1 if out of order, closed code)])."""
-    import websockets
-
-    async def one(started: asyncio.Event, go: asyncio.Event, lat: array
-                  ) -> tuple[int, int | str]:
-        ids: list[int] = []
-        closed: int | str = 0
-        try:
-            ws = await websockets.connect(url, max_size=None, open_timeout=60,
-                                          ping_interval=None)
-            await ws.recv()  # the initial page
-        except (OSError, TimeoutError, websockets.WebSocketException) as exc:
-            rcvd = getattr(exc, "rcvd", None)
-            return 0, rcvd.code if rcvd else f"{type(exc).__name__} connecting"
-        finally:
-            started.set()  # a client that could not connect is counted incomplete
-        async with ws:
-            await go.wait()
-            while len(ids) < events:
-                try:
-                    raw = await asyncio.wait_for(ws.recv(), QUIET_SECONDS)
-                except TimeoutError:
-                    break
-                except websockets.ConnectionClosed as exc:
-                    closed = exc.rcvd.code if exc.rcvd else f"closed after {len(ids)}"
-                    break
-                now = time.time()
-                for event_id, sent_at in frame_events(str(raw)):
-                    ids.append(event_id)
-                    lat.append(now - sent_at)
-        in_order = all(a < b for a, b in itertools.pairwise(ids))
-        return len(ids) if in_order else -1, closed
+    host, port = url.split("//", 1)[1].split("/", 1)[0].rsplit(":", 1)
 
     async def main() -> tuple[bytes, list[tuple[int, int | str]]]:
+        loop = asyncio.get_running_loop()
         lat = array("d")
-        flags = [asyncio.Event() for _ in range(clients)]
-        go = asyncio.Event()
-        tasks = []
-        for flag in flags:  # connect a few at a time, as a wall of browsers would
-            tasks.append(asyncio.create_task(one(flag, go, lat)))
+        subscribers: list[_WallClient] = []
+        for _ in range(clients):  # connect a few at a time, as a wall of browsers would
+            client = _WallClient(url, events, lat, asyncio.Event())
+            try:
+                await loop.create_connection(lambda c=client: c, host, int(port))  # type: ignore[misc]
+            except OSError as exc:
+                client.finish(f"{type(exc).__name__} connecting")
+            subscribers.append(client)
             await asyncio.sleep(0.002)
-        for flag in flags:
-            await flag.wait()
-        await asyncio.get_running_loop().run_in_executor(None, ready.wait)
-        go.set()
-        outs = list(await asyncio.gather(*tasks))
-        return lat.tobytes(), outs
+        for client in subscribers:
+            await asyncio.wait_for(client.connected.wait(), 60)
+        await loop.run_in_executor(None, ready.wait)
+        go = time.monotonic()
+        while not all(c.done.done() for c in subscribers):
+            await asyncio.sleep(0.5)
+            for c in subscribers:  # the publisher stopped early: quiet streams end here
+                if time.monotonic() - max(c.last_data, go) > QUIET_SECONDS:
+                    c.finish(0)
+        return lat.tobytes(), [c.done.result() for c in subscribers]
 
     results.put(asyncio.run(main()))
 
@@ -255,9 +302,14 @@ def run_wall(clients: int, events: int, rate: float, processes: int) -> None:
         ready.wait(timeout=300)
         time.sleep(0.5)
         cpu, t0 = cpu_seconds(server.proc.pid), time.perf_counter()
+        client_cpu, own = sum(cpu_seconds(s.pid) for s in subs if s.pid), time.process_time()
         posts = asyncio.run(_publish_paced(server.host, server.http_port, events, rate,
                                            PUBLISHERS, PUBLISH_DEADLINE))
         cpu, publishing = cpu_seconds(server.proc.pid) - cpu, time.perf_counter() - t0
+        # The clients share the two cores with the server: what they took says how much of
+        # the machine the server could have had.
+        client_cpu = sum(cpu_seconds(s.pid) for s in subs if s.pid) - client_cpu
+        own = time.process_time() - own
         outs = [results.get(timeout=300) for _ in subs]
         elapsed = time.perf_counter() - t0
         for s in subs:
@@ -275,7 +327,9 @@ def run_wall(clients: int, events: int, rate: float, processes: int) -> None:
           f"p99={percentile(lat, 99) * 1000:.2f} ms max={max(lat, default=0) * 1000:.1f} ms "
           f"(the POST itself: p99={percentile(posts, 99) * 1000:.2f} ms; published "
           f"{len(posts) / publishing:.0f} events/s)  server CPU "
-          f"{cpu / publishing * 100:.0f}% of a core, RSS={rss:.0f} MB (peak {peak:.0f})  "
+          f"{cpu / publishing * 100:.0f}% of a core (client processes "
+          f"{client_cpu / publishing * 100:.0f}%, publisher {own / publishing * 100:.0f}%, of "
+          f"{os.cpu_count()} cores), RSS={rss:.0f} MB (peak {peak:.0f})  "
           f"load average {load}", flush=True)
 
 
