@@ -6,10 +6,12 @@ every subscriber records when each event arrives and checks that none is missing
 order (a client that fell behind would be closed with the id to resume from, never skipped).
 
 Two rounds by default: 10 stock clients (one process each, one event per frame, as the
-well-known dashboard reads) at 500 events/s, then a wall of 1,000 clients asking for batched
-frames (`batch=1`) at 100 events/s, spread over a few processes that read frames cheaply (a
-regular expression for the id and send time, no JSON decoding) so the clients are not what
-is measured.
+well-known dashboard reads) at 500 events/s from one keep-alive connection, then a wall of 1,000
+clients asking for batched frames (`batch=1`) at 100 events/s, spread over a few processes that
+read frames cheaply (websockets' sans-I/O protocol, string searches for the id and send time)
+so the clients are not what is measured. The wall's publisher keeps its schedule over several
+connections whether or not earlier POSTs were answered. Run the wall with
+ROUTER_EXT_WS_COMPRESSION=0 for what a wall of viewers on a fast network would set.
 
     .venv/bin/python bench/bench_ws_fanout.py [--clients 10] [--events 3000] [--rate 500]
         [--wall-clients 1000] [--wall-rate 100] [--wall-events 1500] [--wall-processes 4]
