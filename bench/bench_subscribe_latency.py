@@ -159,14 +159,14 @@ def run(subscribers: int, rate: int, seconds: float, processes: int, mode: str,
         try:
             ready.wait(timeout=120)
             cpu, wall = cpu_seconds(server.proc.pid), time.perf_counter()
-            clients, own = sum(cpu_seconds(p.pid) for p in procs), time.process_time()
+            clients, own = sum(cpu_seconds(p.pid) for p in procs if p.pid), time.process_time()
             print(f"publishing to {subscribers} subscribers of server pid {server.proc.pid}",
                   flush=True)
             sent = _publisher(server.grpc_target, rate, seconds, mode)
             cpu, wall = cpu_seconds(server.proc.pid) - cpu, time.perf_counter() - wall
             # Where the machine's CPUs went: the server's share only means something beside
             # what the subscribers and the publisher took on the same cores.
-            clients = sum(cpu_seconds(p.pid) for p in procs) - clients
+            clients = sum(cpu_seconds(p.pid) for p in procs if p.pid) - clients
             own = time.process_time() - own
             rss, peak = rss_mb(server.proc.pid)
             load = " ".join(f"{x:.2f}" for x in os.getloadavg())

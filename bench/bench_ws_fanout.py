@@ -126,7 +126,7 @@ class _WallClient(asyncio.Protocol):
                 self.initial = True
                 self.connected.set()
                 continue
-            for event_id, sent_at in frame_events(item.data.decode()):
+            for event_id, sent_at in frame_events(bytes(item.data).decode()):
                 self.ids.append(event_id)
                 self.lat.append(now - sent_at)
         self._flush()
