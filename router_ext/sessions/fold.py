@@ -30,7 +30,7 @@ from router_ext.sessions.state import (
 )
 from router_ext.sessions.telemetry import apply_otlp
 from router_ext.store.db import sqlite_cursor
-from router_ext.store.many_rows import execute_values
+from router_ext.store.many_rows import execute_values, write_rows
 from router_ext_client.usage import ModelMap
 
 log = logging.getLogger(__name__)
@@ -187,27 +187,22 @@ def _adopt(parent: SessionState, child: SessionState) -> None:
 
 
 def _write(conn: Connection, states: Iterable[SessionState]) -> None:
-    inserts: list[dict[str, Any]] = []
-    updates: list[dict[str, Any]] = []
-    changed: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    inserts: list[list[Any]] = []
+    changed: list[tuple[dict[str, Any], dict[str, Any]]] = []  # (row now, row as loaded)
     for state in states:
         row = state.row()
         if state.is_new:
-            inserts.append(row)
+            inserts.append([row[c] for c in COLUMN_NAMES])
         elif row != state.original:
-            updates.append(row)
             changed.append((row, state.original))
+    write_rows(conn, inserts, (_SQLITE_INSERT, ""), _INSERT, COLUMN_NAMES)
     cursor = sqlite_cursor(conn)
     if cursor is not None:
-        execute_values(cursor, [[r[c] for c in COLUMN_NAMES] for r in inserts], _SQLITE_INSERT)
         _update_sqlite(cursor, changed)
-        return
-    if inserts:
-        conn.execute(_INSERT, inserts)
-    if updates:
+    elif changed:
         # executemany: the SET clause comes from the parameter keys.
         params = [{**{k: v for k, v in r.items() if k != "id"}, "b_id": r["id"]}
-                  for r in updates]
+                  for r, _ in changed]
         conn.execute(_UPDATE, params)
 
 

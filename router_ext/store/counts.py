@@ -25,7 +25,7 @@ from sqlalchemy.dialects import postgresql
 from router_ext.otlp.values import flag
 from router_ext.records import FoldNotes, Row, decoded_payload
 from router_ext.store.db import sqlite_cursor
-from router_ext.store.many_rows import execute_values
+from router_ext.store.many_rows import execute_values, write_rows
 from router_ext.store.models import Event, EventCount, SessionToolCount
 
 EVENTS = Event.__table__  # type: ignore[attr-defined]
@@ -165,14 +165,8 @@ def _tool_deltas(conn: Connection, tally_: Tally) -> None:
 def _upsert_counts(conn: Connection, tally_: Tally) -> None:
     # Keys whose count did not move still carry their newest time (a call both sides reported).
     rows = [(*k, n, tally_.last.get(k, k[1])) for k, n in tally_.counts.items()]
-    if not rows:
-        return
-    cursor = sqlite_cursor(conn)
-    if cursor is not None:
-        execute_values(cursor, rows, *_SQLITE_COUNTS)
-        return
-    conn.execute(_core_statements()[1],
-                 [dict(zip(_COUNT_COLUMNS, row, strict=True)) for row in rows])
+    if rows:
+        write_rows(conn, rows, _SQLITE_COUNTS, _core_statements()[1], _COUNT_COLUMNS)
 
 
 def add(conn: Connection, rows: Iterable[Row]) -> None:

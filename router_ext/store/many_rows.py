@@ -21,6 +21,10 @@ from collections.abc import Sequence
 from itertools import chain
 from typing import Any
 
+from sqlalchemy import Connection
+
+from router_ext.store.db import sqlite_cursor
+
 MAX_ROWS = 512
 
 
@@ -45,6 +49,24 @@ def execute_values(cursor: Any, rows: Sequence[Sequence[Any]], head: str,
         returned += cursor.fetchall()
         start += size
     return returned
+
+
+def write_rows(conn: Connection, rows: Sequence[Sequence[Any]], sqlite: tuple[str, str],
+               core: Any, columns: Sequence[str]) -> None:
+    """Insert or upsert `rows` (values in `columns` order) inside the caller's transaction.
+
+    On SQLite through the driver as multi-row statements (`sqlite` is the head and tail around
+    the VALUES); SQLite has one writer, ours, and SQLAlchemy's per-statement work cost more
+    than the statement for small batches. Elsewhere the SQLAlchemy statement `core` runs once
+    per row set.
+    """
+    if not rows:
+        return
+    cursor = sqlite_cursor(conn)
+    if cursor is not None:
+        execute_values(cursor, rows, *sqlite)
+        return
+    conn.execute(core, [dict(zip(columns, row, strict=True)) for row in rows])
 
 
 def _max_rows(conn: sqlite3.Connection, width: int) -> int:

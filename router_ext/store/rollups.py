@@ -16,13 +16,11 @@ from typing import Any
 from sqlalchemy import Connection, func, insert, select, update
 
 from router_ext.store import counts as hourly
+from router_ext.store.counts import HOUR_MS, SPAWN_TYPE, TOOL_END_TYPES
 from router_ext.store.models import Event, EventRollup
 
 EVENTS = Event.__table__  # type: ignore[attr-defined]
 ROLLUPS = EventRollup.__table__  # type: ignore[attr-defined]
-HOUR_MS = 3_600_000
-TOOL_END_TYPES = ("PostToolUse", "PostToolUseFailure")
-SPAWN_TYPE = "SubagentStart"
 Key = tuple[str, int, str, str]  # kind, bucket_ms, name, detail
 
 

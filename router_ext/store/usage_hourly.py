@@ -16,12 +16,11 @@ from typing import Any
 from sqlalchemy import Connection, text
 from sqlalchemy.dialects import postgresql
 
-from router_ext.store.db import sqlite_cursor
-from router_ext.store.many_rows import execute_values
+from router_ext.store.counts import HOUR_MS
+from router_ext.store.many_rows import write_rows
 from router_ext.store.models import UsageHourly
 
 HOURLY = UsageHourly.__table__  # type: ignore[attr-defined]
-HOUR_MS = 3_600_000
 TOKENS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_creation_tokens")
 SUMMED = (*TOKENS, "cost_usd")
 COLUMNS = ("bucket_ms", "model", *SUMMED)
@@ -56,13 +55,8 @@ def add(conn: Connection, increments: Iterable[dict[str, Any]]) -> None:
     """Add these ledger increments (inside the caller's transaction)."""
     rows = [(*key, *(int(v) for v in total[:-1]), round(float(total[-1]), 9))
             for key, total in sorted(summed(increments).items())]
-    if not rows:
-        return
-    cursor = sqlite_cursor(conn)
-    if cursor is not None:
-        execute_values(cursor, rows, *_SQLITE_UPSERT)
-        return
-    conn.execute(_core_upsert(), [dict(zip(COLUMNS, row, strict=True)) for row in rows])
+    if rows:
+        write_rows(conn, rows, _SQLITE_UPSERT, _core_upsert(), COLUMNS)
 
 
 def backfill(conn: Connection) -> None:
