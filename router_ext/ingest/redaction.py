@@ -30,14 +30,16 @@ KINDS_CAP = 64  # custom kinds come from a file; the label stays bounded anyway
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
-def build_redactor(settings: Settings) -> Redactor | None:
-    """The redactor the settings ask for; None when redaction is off."""
+def build_redactor(settings: Settings, search: TriggerSearch | None = None
+                   ) -> Redactor | None:
+    """The redactor the settings ask for, pre-scanning with `search` (a new one by default);
+    None when redaction is off."""
     if not settings.redact:
         return None
     extra = load_patterns(settings.redact_patterns_path) if settings.redact_patterns_path \
         else []
     redactor = Redactor(extra)
-    redactor.any_trigger = TriggerSearch()
+    redactor.any_trigger = search or TriggerSearch()
     return redactor
 
 
@@ -74,7 +76,8 @@ class Redaction:
     """Applies the redactor to rows and counts what it replaced."""
 
     def __init__(self, settings: Settings, registry: CollectorRegistry) -> None:
-        self.redactor = build_redactor(settings)
+        self.search = TriggerSearch()
+        self.redactor = build_redactor(settings, self.search)
         self.counter = Counter("harness_redacted_values", "Secret values replaced by a "
                                "marker at ingest, or arriving already marked by a client",
                                ["kind"], registry=registry)
@@ -90,10 +93,9 @@ class Redaction:
             return
         counts: dict[str, int] = {}
         cells = [(row, column) for row in rows for column in COLUMNS if row.get(column)]
-        search = redactor.any_trigger
-        if len(cells) > 1 and isinstance(search, TriggerSearch) and not redactor.custom:
+        if len(cells) > 1 and not redactor.custom:
             # Only the texts the batch's one search flagged can hold anything to redact.
-            flags = search.each([row[column] for row, column in cells])
+            flags = self.search.each([row[column] for row, column in cells])
             cells = [cell for cell, flag in zip(cells, flags, strict=True) if flag]
         for row, column in cells:
             self._cell(redactor, row, column, counts)
