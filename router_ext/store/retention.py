@@ -24,6 +24,7 @@ from sqlalchemy import Connection, Engine, and_, delete, func, or_, select, text
 from router_ext.settings import Settings
 from router_ext.store import rollups, sizes
 from router_ext.store.counts import PER_SESSION
+from router_ext.store.db import passive_checkpoint
 from router_ext.store.inserts import PG_LOCK_KEY
 from router_ext.store.writer import EVENTS, Writer
 
@@ -104,13 +105,6 @@ def _vacuum_step(conn: Connection) -> tuple[int, list[Any]]:
     raw.executescript(f"PRAGMA incremental_vacuum({VACUUM_PAGES});")  # type: ignore[union-attr]
     after = raw.execute("PRAGMA freelist_count").fetchone()[0]  # type: ignore[union-attr]
     return before - after, []
-
-
-def _checkpoint(conn: Connection) -> tuple[int, list[Any]]:
-    raw = conn.connection.driver_connection
-    _busy, _wal, copied = raw.execute(  # type: ignore[union-attr]
-        "PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-    return int(copied), []
 
 
 class Pruner:
@@ -200,7 +194,7 @@ class Pruner:
             self.deleted.labels("events", reason).inc(n)
             unsaved += n
             if self.writer_is_sqlite and unsaved >= CHECKPOINT_ROWS:
-                await self.writer.run(_checkpoint)
+                await self.writer.run(passive_checkpoint)
                 unsaved = 0
             if n < size:
                 break
@@ -242,12 +236,17 @@ class Pruner:
 
     async def _reclaim(self) -> None:
         page = await asyncio.to_thread(sizes.page_size, self.engine)
+        reclaimed = 0
         for _ in range(100_000):  # bounded: 200 GiB of freed pages at most per run
             freed = int(await self._paced(_vacuum_step))
             if freed <= 0:
                 break
+            reclaimed += freed
             self.state.reclaimed_bytes_total += freed * page
             self.reclaimed.inc(freed * page)
+        if reclaimed:
+            # The file shrinks when a checkpoint copies the vacuum back, not at its commit.
+            await self.writer.run(passive_checkpoint)
 
 
 def ensure_incremental_vacuum(engine: Engine, settings: Settings) -> bool:
