@@ -26,7 +26,7 @@ from router_ext.store.db import make_engine, ping
 from router_ext.web.app import create_app
 from router_ext.web.otlp import OtlpPortGate
 from router_ext.web.security.protocol import guarded_protocol
-from router_ext.web.ws_frames import FramingProtocol
+from router_ext.web.ws_frames import protocol_for
 
 log = logging.getLogger(__name__)
 M_ARENA_MAX = -8  # mallopt parameter number in glibc's malloc.h
@@ -207,9 +207,10 @@ async def serve(settings: Settings) -> None:
         sockets.append(otlp_sock)
         app = OtlpPortGate(app, otlp_sock.getsockname()[1])
         log.info("OTLP/HTTP listening on %s:%d", settings.host, otlp_sock.getsockname()[1])
+    ws_protocol, deflate = protocol_for(settings.ws_compression)
     config = uvicorn.Config(  # httptools, with read timeouts and a connection cap
         app, lifespan="on", loop="asyncio", http=guarded_protocol(Access.of(core)),
-        ws=FramingProtocol, ws_per_message_deflate=settings.ws_compression,
+        ws=ws_protocol, ws_per_message_deflate=deflate,
         ws_max_size=settings.max_body_bytes, log_level="warning", access_log=False,
         log_config=None,  # uvicorn's records go through our handler (text or JSON lines)
         timeout_graceful_shutdown=5, timeout_keep_alive=30,

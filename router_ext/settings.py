@@ -109,11 +109,12 @@ class Settings:
         "Per-subscriber live queue; a subscriber this far behind is cut off with a resume id.")
     heartbeat_seconds: float = setting(15.0, "ROUTER_EXT_HEARTBEAT_SECONDS",
                                        "Idle streams get a heartbeat this often.")
-    ws_compression: bool = setting(
-        True, "ROUTER_EXT_WS_COMPRESSION",
-        "Offer permessage-deflate to WebSocket clients. Off, `/stream` writes each frame "
-        "pre-encoded straight to the socket: a wall of many viewers on a fast network gets "
-        "more events through, at several times the bytes.")
+    ws_compression: str = setting(
+        "auto", "ROUTER_EXT_WS_COMPRESSION",
+        "permessage-deflate for WebSocket clients: `auto` offers it except to clients on this "
+        "machine that came through no proxy (compressing for loopback costs CPU and saves "
+        "nothing), `on` to every client, `off` to none. Uncompressed, `/stream` writes each "
+        "frame pre-encoded straight to the socket.")
     sqlite_synchronous: str = setting(
         "NORMAL", "ROUTER_EXT_SQLITE_SYNCHRONOUS",
         "SQLite synchronous mode: `NORMAL` survives process crashes, `FULL` also power loss.")
@@ -196,7 +197,8 @@ class Settings:
             if raw is not None and raw.strip() != "":
                 values[f.name] = _parse(f, raw)
         settings = cls(**values)
-        return replace(settings, sqlite_synchronous=settings.sqlite_synchronous.upper())
+        return replace(settings, sqlite_synchronous=settings.sqlite_synchronous.upper(),
+                       ws_compression=_switch(settings.ws_compression, "ROUTER_EXT_WS_COMPRESSION"))
 
     def with_(self, **changes: Any) -> Settings:
         """A copy with the given fields changed; None values are ignored."""
@@ -243,6 +245,18 @@ def _parse(f: Field[Any], raw: str) -> Any:
             word = "an integer" if kind is int else "a number"
             raise SettingError(f"{name} must be {word}, got {raw!r}") from None
     return raw
+
+
+def _switch(raw: str, name: str) -> str:
+    """`auto`, `on` or `off`; the words a boolean setting takes mean `on` and `off`."""
+    word = raw.strip().lower()
+    if word in {"1", "true", "yes", "on"}:
+        return "on"
+    if word in {"0", "false", "no", "off"}:
+        return "off"
+    if word == "auto":
+        return word
+    raise SettingError(f"{name} must be auto, on or off, got {raw!r}")
 
 
 def default_text(f: Field[Any]) -> str:

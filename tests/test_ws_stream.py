@@ -256,6 +256,11 @@ def sse_events(server: ServerProcess, session: str, after_id: int, count: int
 
 # A client that offers no compression gets frames the server pre-encodes and writes straight to
 # the socket (web/ws_frames.py); one that offers permessage-deflate gets uvicorn's own framing.
+# By default a direct loopback client is not compressed for, so the deflate client arrives as if
+# through a proxy (a header only: nothing is sent to that address).
+THROUGH_PROXY = {"X-Forwarded-For": "198.51.100.7"}
+
+
 @pytest.mark.parametrize("compression", ["deflate", None], ids=["deflate", "pre-encoded"])
 def test_stock_clients_see_one_event_per_frame_and_batch_clients_the_same_in_arrays(
         ws_server: ServerProcess, compression: str | None) -> None:
@@ -277,8 +282,11 @@ def test_stock_clients_see_one_event_per_frame_and_batch_clients_the_same_in_arr
 
     async def run() -> tuple[list[str], list[str], dict[str, Any]]:
         url = f"{ws_server.ws_url}/stream?session_id={session}&after_id={start}"
-        async with websockets.connect(url, compression=compression) as stock, \
-                websockets.connect(f"{url}&batch=1", compression=compression) as batched:
+        proxied = THROUGH_PROXY if compression else None
+        async with websockets.connect(url, compression=compression,
+                                      additional_headers=proxied) as stock, \
+                websockets.connect(f"{url}&batch=1", compression=compression,
+                                   additional_headers=proxied) as batched:
             for ws in (stock, batched):
                 assert ws.response is not None
                 offered = ws.response.headers.get("Sec-WebSocket-Extensions", "")
@@ -318,11 +326,12 @@ def test_stock_clients_see_one_event_per_frame_and_batch_clients_the_same_in_arr
     assert [d for _, d in sse] == events
 
 
-def _negotiated_extensions(server: ServerProcess) -> str:
+def _negotiated_extensions(server: ServerProcess, headers: dict[str, str] | None = None) -> str:
     """The Sec-WebSocket-Extensions the server answered a client offering permessage-deflate
     (the websockets client offers it, as browsers do), after one live event arrived whole."""
     async def run() -> str:
-        async with websockets.connect(f"{server.ws_url}/stream?limit=0") as ws:
+        async with websockets.connect(f"{server.ws_url}/stream?limit=0",
+                                      additional_headers=headers) as ws:
             assert (await recv_json(ws))["type"] == "initial"
             sent = await asyncio.to_thread(post, server, uuid.uuid4().hex)
             assert (await next_event(ws))["data"]["id"] == sent["id"]
@@ -332,12 +341,19 @@ def _negotiated_extensions(server: ServerProcess) -> str:
     return asyncio.run(run())
 
 
-def test_compression_is_offered_by_default_and_can_be_turned_off(
-        ws_server: ServerProcess, tmp_path_factory: pytest.TempPathFactory) -> None:
-    assert "permessage-deflate" in _negotiated_extensions(ws_server)
-    plain = start_server(f"sqlite:///{tmp_path_factory.mktemp('plain') / 'router-ext.db'}",
-                         env={"ROUTER_EXT_WS_COMPRESSION": "0"})
+def test_compression_by_default_only_for_clients_across_a_network_or_proxy(
+        ws_server: ServerProcess) -> None:
+    assert _negotiated_extensions(ws_server) == ""  # loopback: nothing saved by compressing
+    assert "permessage-deflate" in _negotiated_extensions(ws_server, THROUGH_PROXY)
+
+
+@pytest.mark.parametrize(("mode", "direct", "proxied"), [("on", True, True), ("0", False, False)])
+def test_compression_can_be_forced_on_or_off(
+        tmp_path_factory: pytest.TempPathFactory, mode: str, direct: bool, proxied: bool) -> None:
+    server = start_server(f"sqlite:///{tmp_path_factory.mktemp('ws-' + mode) / 'r.db'}",
+                          env={"ROUTER_EXT_WS_COMPRESSION": mode})
     try:
-        assert _negotiated_extensions(plain) == ""
+        assert ("permessage-deflate" in _negotiated_extensions(server)) is direct
+        assert ("permessage-deflate" in _negotiated_extensions(server, THROUGH_PROXY)) is proxied
     finally:
-        plain.stop()
+        server.stop()
