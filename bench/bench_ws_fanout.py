@@ -10,8 +10,9 @@ well-known dashboard reads) at 500 events/s from one keep-alive connection, then
 clients asking for batched frames (`batch=1`) at 100 events/s, spread over a few processes that
 read frames cheaply (websockets' sans-I/O protocol, string searches for the id and send time)
 so the clients are not what is measured. The wall's publisher keeps its schedule over several
-connections whether or not earlier POSTs were answered. Run the wall with
-ROUTER_EXT_WS_COMPRESSION=0 for what a wall of viewers on a fast network would set.
+connections whether or not earlier POSTs were answered. The clients offer permessage-deflate as
+browsers do; on loopback the server does not compress (ROUTER_EXT_WS_COMPRESSION=auto), set
+ROUTER_EXT_WS_COMPRESSION=on to measure compressed frames.
 
     .venv/bin/python bench/bench_ws_fanout.py [--clients 10] [--events 3000] [--rate 500]
         [--wall-clients 1000] [--wall-rate 100] [--wall-events 1500] [--wall-processes 4]

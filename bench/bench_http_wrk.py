@@ -1,0 +1,200 @@
+"""POST /events driven by wrk, alone or in turn with a peer server, in one run.
+
+wrk is a C load generator: at these rates it takes about a tenth of a core, so the two cores
+are left to the server, unlike the Python clients of bench_http_events.py. Each round runs
+`wrk -c CONNECTIONS` for SECONDS against router-ext, then against the peer when one is given,
+and prints events/s, p50/p99, the server's CPU per event and how busy the whole machine was.
+
+    .venv/bin/python bench/bench_http_wrk.py [--rounds 3] [--seconds 15] [--connections 32]
+        [--ws-clients 10] [--peer-url http://127.0.0.1:4000 --peer-pid PID]
+
+Needs `wrk` on PATH (Debian: apt-get install wrk). The peer is any server you started that
+takes the same POST /events body and, for --ws-clients, streams events on a WebSocket
+/stream as JSON frames holding "type":"event" (the multi-agent observability dashboard's
+server does). Every 2xx from router-ext means the event was committed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing as mp
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from common import bench_server, cpu_seconds, header, rss_mb
+
+SCRIPT = Path(__file__).with_name("post_events.lua")
+UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+@dataclass
+class Target:
+    """One server under load: where it listens, its process, and what its rounds measured."""
+
+    name: str
+    url: str
+    pid: int | None
+    rounds: list[dict[str, float]] = field(default_factory=list)
+
+
+def machine_busy() -> tuple[int, int]:
+    """(busy, total) jiffies of all cores since boot, from /proc/stat."""
+    with open("/proc/stat") as fh:
+        values = [int(v) for v in fh.readline().split()[1:]]
+    idle = values[3] + values[4]
+    return sum(values[:8]) - idle, sum(values[:8])
+
+
+def _ms(text: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
+    return float(number) * UNITS[unit]
+
+
+def parse_wrk(out: str) -> dict[str, float]:
+    """Requests, errors, seconds and latency percentiles from `wrk --latency` output."""
+    total = re.search(r"(\d+) requests in ([\d.]+)(s|m)", out)
+    if total is None:
+        raise RuntimeError(f"wrk printed no totals:\n{out}")
+    seconds = float(total.group(2)) * (60 if total.group(3) == "m" else 1)
+    failed = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket_errors = re.search(r"Socket errors: (.*)", out)
+    row = {"requests": int(total.group(1)), "seconds": seconds,
+           "failed": int(failed.group(1)) if failed else 0,
+           "socket_errors": sum(int(n) for n in re.findall(r"\d+", socket_errors.group(1)))
+           if socket_errors else 0}
+    for pct in ("50", "99"):
+        found = re.search(rf"^\s+{pct}%\s+(\S+)", out, re.MULTILINE)
+        row[f"p{pct}"] = _ms(found.group(1)) if found else float("nan")
+    return row
+
+
+def load_round(target: Target, seconds: int, connections: int) -> dict[str, float]:
+    """One wrk run against a target, with the server's and the machine's CPU around it."""
+    cpu0 = cpu_seconds(target.pid) if target.pid else 0.0
+    busy0, total0 = machine_busy()
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "--latency",
+         "-s", str(SCRIPT), f"{target.url}/events"],
+        capture_output=True, text=True, timeout=seconds + 60, check=True).stdout
+    busy1, total1 = machine_busy()
+    row = parse_wrk(out)
+    ok = row["requests"] - row["failed"]
+    row["rate"] = ok / row["seconds"]
+    row["cpu_us"] = ((cpu_seconds(target.pid) - cpu0) / max(ok, 1) * 1e6 if target.pid
+                     else float("nan"))
+    row["machine"] = 100 * os.cpu_count() * (busy1 - busy0) / max(total1 - total0, 1)  # type: ignore[operator]
+    target.rounds.append(row)
+    return row
+
+
+def _watch(url: str, clients: int, stop: Any, results: Any) -> None:
+    """`clients` WebSocket /stream clients in one process, counting event frames until stopped."""
+    import websockets
+
+    async def one(ready: asyncio.Event) -> int:
+        got = 0
+        async with websockets.connect(url, max_size=None) as ws:
+            await ws.recv()  # the initial page
+            ready.set()
+            while not stop.is_set():
+                try:
+                    raw = await asyncio.wait_for(ws.recv(), 0.5)
+                except TimeoutError:
+                    continue
+                got += raw.count('"type":"event"') if isinstance(raw, str) else 0
+        return got
+
+    async def main() -> list[int]:
+        flags = [asyncio.Event() for _ in range(clients)]
+        tasks = [asyncio.create_task(one(flag)) for flag in flags]
+        await asyncio.wait_for(asyncio.gather(*(f.wait() for f in flags)), 60)
+        results.put("ready")
+        return list(await asyncio.gather(*tasks))
+
+    results.put(asyncio.run(main()))
+
+
+def attach(target: Target, clients: int) -> tuple[Any, Any, Any]:
+    """Start the WebSocket clients for a target; returns (process, stop, results)."""
+    ctx = mp.get_context("spawn")
+    stop, results = ctx.Event(), ctx.Queue()
+    ws_url = target.url.replace("http://", "ws://") + "/stream"
+    proc = ctx.Process(target=_watch, args=(ws_url, clients, stop, results))
+    proc.start()
+    if results.get(timeout=90) != "ready":
+        raise RuntimeError(f"{target.name}: WebSocket clients did not connect")
+    return proc, stop, results
+
+
+def report(target: Target) -> str:
+    """The median round of a target as one line."""
+    rates = [r["rate"] for r in target.rounds]
+    pick = sorted(target.rounds, key=lambda r: r["rate"])[len(rates) // 2]
+    failed = sum(int(r["failed"] + r["socket_errors"]) for r in target.rounds)
+    return (f"{target.name:<11} {statistics.median(rates):>8,.0f} events/s (rounds "
+            f"{', '.join(f'{r:,.0f}' for r in rates)})  p50={pick['p50']:.1f} ms "
+            f"p99={pick['p99']:.1f} ms  server CPU={pick['cpu_us']:.0f} us/event  "
+            f"machine busy={pick['machine']:.0f}% of {os.cpu_count() * 100}%  "  # type: ignore[operator]
+            f"failed={failed}")
+
+
+def run(args: argparse.Namespace) -> None:
+    """Rounds in turn against router-ext and the peer, then the medians and their ratio."""
+    with bench_server() as server:
+        targets = [Target("router-ext", server.url, server.proc.pid)]
+        if args.peer_url:
+            targets.append(Target("peer", args.peer_url.rstrip("/"), args.peer_pid))
+        watchers = [attach(t, args.ws_clients) for t in targets] if args.ws_clients else []
+        for n in range(args.rounds):
+            for target in targets:
+                row = load_round(target, args.seconds, args.connections)
+                print(f"round {n + 1} {target.name:<11} {row['rate']:>8,.0f} events/s  "
+                      f"p50={row['p50']:.1f} ms p99={row['p99']:.1f} ms  "
+                      f"CPU={row['cpu_us']:.0f} us/event  machine={row['machine']:.0f}%",
+                      flush=True)
+                time.sleep(2)  # let the last round's checkpoint and fan-out settle
+        for target, (proc, stop, results) in zip(targets, watchers, strict=False):
+            stop.set()
+            counts = results.get(timeout=120)
+            proc.join(30)
+            sent = sum(int(r["requests"] - r["failed"]) for r in target.rounds)
+            print(f"{target.name}: {len(counts)} WebSocket clients got {min(counts):,}-"
+                  f"{max(counts):,} events of {sent:,} acknowledged", flush=True)
+        rss, peak = rss_mb(server.proc.pid)
+    for target in targets:
+        print(report(target), flush=True)
+    print(f"router-ext RSS {rss:.0f} MB (peak {peak:.0f})", flush=True)
+    if len(targets) == 2:
+        ours, peer = (statistics.median(r["rate"] for r in t.rounds) for t in targets)
+        print(f"router-ext / peer = {ours / peer:.2f}x  load average "
+              f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=15)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--ws-clients", type=int, default=0,
+                        help="WebSocket /stream clients attached to each server (e.g. 10)")
+    parser.add_argument("--peer-url", help="a peer server already running, e.g. "
+                        "http://127.0.0.1:4000")
+    parser.add_argument("--peer-pid", type=int, help="the peer's process id, for its CPU")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not on PATH (Debian: apt-get install wrk)")
+    header(f"POST /events under wrk, ~1 KB bodies, {args.connections} keep-alive connections"
+           + (f", {args.ws_clients} WebSocket clients attached" if args.ws_clients else ""))
+    run(args)
+
+
+if __name__ == "__main__":
+    main()
