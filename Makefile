@@ -40,6 +40,7 @@ proto: install
 	$(BIN)/python -m grpc_tools.protoc -I proto --python_out=. --grpc_python_out=. --pyi_out=. $(PROTOS)
 
 bench: install-test
+	bash scripts/bench-deps.sh
 	$(BIN)/python bench/run_all.py
 
 clean:
