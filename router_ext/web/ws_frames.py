@@ -22,13 +22,14 @@ app), are unaffected.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import struct
 from typing import Any
 
 from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.protocol import State
+
+from router_ext.access.exposure import is_loopback
 
 EXTENSION = "router_ext.text_frames"
 # A request that names its origin client came through a proxy, which may be serving it across
@@ -71,10 +72,9 @@ def direct_local(client: tuple[str, int] | None, headers: Any) -> bool:
         return False
     if client is None:
         return True
-    try:
-        return ipaddress.ip_address(client[0].split("%", 1)[0]).is_loopback
-    except ValueError:
-        return False
+    host = client[0]
+    # A dual-stack listener sees an IPv4 client as an IPv4-mapped IPv6 address.
+    return is_loopback(host[7:] if host.lower().startswith("::ffff:") else host)
 
 
 class FramingProtocol(WebSocketsSansIOProtocol):

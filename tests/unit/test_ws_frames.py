@@ -41,6 +41,8 @@ def test_a_text_frame_of_any_length_parses_to_the_same_text(size: int) -> None:
     (("127.0.0.1", 50000), {}, True),
     (("127.3.4.5", 50000), {}, True),
     (("::1", 50000), {}, True),
+    (("::ffff:127.0.0.1", 50000), {}, True),
+    (("::ffff:192.0.2.10", 50000), {}, False),
     (None, {}, True),  # a Unix socket
     (("192.0.2.10", 50000), {}, False),
     (("2001:db8::1", 50000), {}, False),
