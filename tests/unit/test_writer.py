@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -281,3 +282,26 @@ async def test_a_row_ingest_accepted_cannot_fail_its_neighbours(writer: Writer,
                                return_exceptions=True)
     assert not isinstance(got[0], BaseException), got
     assert "neighbour" in stored_ids(query)
+
+
+async def test_queued_batches_commit_while_the_event_loop_is_busy(
+        engine: Engine, query: Query) -> None:
+    # The writer thread takes each next batch itself: a loop busy parsing requests (here:
+    # blocked outright) does not hold back the commits already queued.
+    writer = Writer(engine, max_queue=1000, batch_max=10)
+    await writer.start()
+    try:
+        pending = [asyncio.ensure_future(writer.insert([ev(f"busy{n}")])) for n in range(50)]
+        await asyncio.sleep(0)  # every insert is queued; none has been answered
+        deadline = time.monotonic() + 10
+        stored = 0
+        while stored < 50 and time.monotonic() < deadline:  # blocks the loop on purpose
+            time.sleep(0.01)
+            stored = query("SELECT count(*) AS n FROM events")[0]["n"]
+        assert stored == 50
+        assert writer.batches_committed == 0  # acks wait for the loop, which was blocked
+        acks = await asyncio.gather(*pending)
+        assert [a[0].id for a in acks] == list(range(1, 51))
+        assert writer.batches_committed == 5
+    finally:
+        await writer.stop()
