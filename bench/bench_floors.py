@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sqlite3
 import subprocess
 import sys
@@ -26,17 +25,20 @@ import time
 from pathlib import Path
 
 from bench_http_events import drive
-from common import ROOT, bench_server, bench_uid, cpu_seconds, header, payload_json
+from common import (
+    ROOT,
+    bench_server,
+    bench_uid,
+    cpu_seconds,
+    header,
+    load_average,
+    payload_json,
+)
 
 ROWS = 100_000
 SMALL_TRANSACTION = 16
 UNARY_CALLS = 5_000
 STREAM_MESSAGES = 50_000
-
-
-def load_average() -> str:
-    """The load average, printed with every number (the machine may be shared)."""
-    return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def sqlite_floor(indexes: bool, per_transaction: int = 1000) -> float:

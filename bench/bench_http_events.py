@@ -14,7 +14,6 @@ import argparse
 import asyncio
 import json
 import multiprocessing as mp
-import os
 import time
 from typing import Any
 
@@ -24,6 +23,7 @@ from common import (
     bench_uid,
     cpu_seconds,
     header,
+    load_average,
     payload_json,
     percentile,
     rss_mb,
@@ -157,7 +157,7 @@ def run(events: int, connections: int, procs: int, ws_clients: int = 0) -> None:
           f"p50={percentile(lat, 50) * 1000:.1f} ms p99={percentile(lat, 99) * 1000:.1f} ms  "
           f"stored={stored}  server CPU={cpu / max(ok, 1) * 1e6:.0f} us/event  "
           f"server RSS={rss:.0f} MB (peak {peak:.0f})  "
-          f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
+          f"{load_average()}", flush=True)
 
 
 def main() -> None:

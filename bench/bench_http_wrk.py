@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from common import bench_server, cpu_seconds, header, rss_mb
+from common import bench_server, cpu_seconds, header, load_average, rss_mb
 
 SCRIPT = Path(__file__).with_name("post_events.lua")
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
@@ -174,8 +174,7 @@ def run(args: argparse.Namespace) -> None:
     print(f"router-ext RSS {rss:.0f} MB (peak {peak:.0f})", flush=True)
     if len(targets) == 2:
         ours, peer = (statistics.median(r["rate"] for r in t.rounds) for t in targets)
-        print(f"router-ext / peer = {ours / peer:.2f}x  load average "
-              f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
+        print(f"router-ext / peer = {ours / peer:.2f}x  {load_average()}", flush=True)
 
 
 def main() -> None:

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import socket
 import time
 from pathlib import Path
 
-from common import ROOT, header, percentile, rss_mb
+from common import ROOT, header, load_average, percentile, rss_mb
 
 from bench.dashboard_seed import seed
 from tests.support import start_server
@@ -95,7 +94,7 @@ def main() -> None:
                   f"p99={percentile(took, 99) * 1000:6.2f} ms  {size / 1024:7.1f} KiB", flush=True)
         rss, peak = rss_mb(server.proc.pid)
         print(f"server RSS={rss:.0f} MB (peak {peak:.0f})  "
-              f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
+              f"{load_average()}", flush=True)
     finally:
         server.stop()
 

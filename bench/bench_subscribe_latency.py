@@ -25,7 +25,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from common import bench_server, cpu_seconds, header, percentile, rss_mb
+from common import bench_server, cpu_seconds, header, load_average, percentile, rss_mb
 
 SUBSCRIBE = "/router_ext.v1.StreamService/Subscribe"
 PUBLISH = "/router_ext.v1.IngestService/Publish"
@@ -169,7 +169,7 @@ def run(subscribers: int, rate: int, seconds: float, processes: int, mode: str,
             clients = sum(cpu_seconds(p.pid) for p in procs if p.pid) - clients
             own = time.process_time() - own
             rss, peak = rss_mb(server.proc.pid)
-            load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+            load = load_average()
         finally:
             done.set()
         outs = [results.get(timeout=120) for _ in procs]
@@ -192,7 +192,7 @@ def run(subscribers: int, rate: int, seconds: float, processes: int, mode: str,
           f"(subscriber processes {clients / wall * 100:.0f}%, publisher "
           f"{own / wall * 100:.0f}%, of {os.cpu_count()} cores), "
           f"RSS={rss:.0f} MB (peak {peak:.0f})  "
-          f"load average {load}", flush=True)
+          f"{load}", flush=True)
 
 
 def main() -> None:

@@ -152,6 +152,11 @@ def call_in_threads(call: Any, bodies: Sequence[Any], inflight: int, start: Any,
     return acked, began, time.perf_counter(), latencies
 
 
+def load_average() -> str:
+    """The load average, printed with every number (the machine may be shared)."""
+    return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def header(title: str) -> None:
     """A section title in the printed output."""
     print(f"\n== {title} (pid {os.getpid()}, {os.cpu_count()} CPUs) ==", flush=True)
