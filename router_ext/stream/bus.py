@@ -72,6 +72,9 @@ class Subscription:
     _queue: deque[StoredEvent] = field(default_factory=deque)
     # Set while the reader waits in get(); the first offer wakes it, later ones cost nothing.
     _waiter: asyncio.Future[None] | None = None
+    # When the current wait ends with nothing, and the one timer that checks it.
+    _idle_until: float = 0.0
+    _idle_timer: asyncio.TimerHandle | None = None
     last_delivered_id: int = 0
     behind: bool = False
     closed: bool = False
@@ -104,25 +107,53 @@ class Subscription:
         return items
 
     async def get(self, timeout: float | None = None) -> list[StoredEvent]:
-        """Wait for events (an empty list on timeout). Raises SubscriberBehind or BusClosed.
+        """Wait for events (an empty list after `timeout` seconds with nothing). Raises
+        SubscriberBehind or BusClosed.
 
         Everything queued by the time the reader runs comes at once: under load a reader is
-        woken once per backlog, not once per event. (A bare future and a timer rather than
+        woken once per backlog, not once per event. (A bare future rather than
         asyncio.wait_for, which on Python 3.11 starts a task for every wait.)
         """
         if not self._queue and not self.behind and not self.closed:
             loop = asyncio.get_running_loop()
             waiter = self._waiter = loop.create_future()
-            timer = None if timeout is None else loop.call_later(timeout, _expire, waiter)
+            if timeout is not None:
+                self._idle_until = until = loop.time() + timeout
+                timer = self._idle_timer
+                if timer is None or timer.when() > until:  # none yet, or set for later
+                    if timer is not None:
+                        timer.cancel()
+                    self._idle_timer = loop.call_at(until, self._idle_check)
             try:
                 await waiter
             finally:
                 self._waiter = None
-                if timer is not None:
-                    timer.cancel()
             if not self._queue and not self.behind and not self.closed:
                 return []
         return self.drain_nowait()
+
+    def _idle_check(self) -> None:
+        """The idle timer: end the wait once `timeout` passed since it began, else re-arm.
+
+        One timer per subscriber, re-armed only when it fires, instead of one per wait: a
+        busy subscriber waits many times a second, and a timer per wait meant a heap push,
+        a cancellation and an object that outlived the young generation each time.
+        """
+        self._idle_timer = None
+        waiter = self._waiter
+        if waiter is None or waiter.done():
+            return  # not waiting now: the next wait arms a new timer
+        loop = asyncio.get_running_loop()
+        if loop.time() < self._idle_until:
+            self._idle_timer = loop.call_at(self._idle_until, self._idle_check)
+        else:
+            waiter.set_result(None)
+
+    def stop_idle_timer(self) -> None:
+        """Cancel a pending idle timer (the subscriber is gone)."""
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
 
     def _check_state(self, items: list[StoredEvent]) -> None:
         if not (self.behind or self.closed) or items:
@@ -131,11 +162,6 @@ class Subscription:
         if self.behind:
             raise SubscriberBehind(self.last_delivered_id)
         raise BusClosed(self.last_delivered_id)
-
-
-def _expire(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_result(None)
 
 
 class Bus:
@@ -172,6 +198,7 @@ class Bus:
 
     def unsubscribe(self, sub: Subscription) -> None:
         """Forget a subscriber (idempotent)."""
+        sub.stop_idle_timer()
         if sub in self._subs:
             self._subs.discard(sub)
             self._count(sub.transport)

@@ -58,6 +58,29 @@ async def test_get_waits_for_a_publish_and_times_out_empty() -> None:
     assert ids(await waiting) == [7]
 
 
+async def test_each_wait_times_out_after_its_own_timeout_from_its_own_start() -> None:
+    """The idle timer outlives a wait that events ended; the next wait still gets exactly
+    its own timeout, longer or shorter than the last one's."""
+    loop = asyncio.get_running_loop()
+    bus = Bus(10)
+    sub = bus.subscribe(EventFilter())
+    waiting = asyncio.ensure_future(sub.get(timeout=0.2))
+    await asyncio.sleep(0.1)
+    bus.publish([stored(1)])
+    assert ids(await waiting) == [1]
+    started = loop.time()
+    assert await sub.get(timeout=0.3) == []  # not at the first wait's deadline, 0.1 s from now
+    assert loop.time() - started >= 0.3
+    waiting = asyncio.ensure_future(sub.get(timeout=30))
+    await asyncio.sleep(0)
+    bus.publish([stored(2)])
+    assert ids(await waiting) == [2]
+    started = loop.time()
+    assert await asyncio.wait_for(sub.get(timeout=0.05), 5) == []  # sooner than the 30 s timer
+    assert loop.time() - started >= 0.05
+    bus.unsubscribe(sub)
+
+
 async def test_a_slow_subscriber_is_cut_off_alone_with_its_resume_id() -> None:
     bus = Bus(100)
     dropped: list[Subscription] = []
