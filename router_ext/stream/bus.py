@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from router_ext.records import StoredEvent
 
+log = logging.getLogger(__name__)
 COALESCE_PER_SUBSCRIBER = 50e-6  # seconds of wakeup window per subscriber...
 COALESCE_MAX = 0.050  # ...up to this: the most a wakeup waits for the one before
 
@@ -78,6 +80,9 @@ class Subscription:
     last_delivered_id: int = 0
     behind: bool = False
     closed: bool = False
+    # Set by a reader that can deliver without its task running (live.DirectDelivery): the
+    # bus calls it instead of waking the reader; it returns False when the reader must wake.
+    push: Callable[[], bool] | None = None
 
     def offer(self, events: list[StoredEvent]) -> bool:
         """Queue events; False (and marked behind) when they do not all fit. Those that fit
@@ -93,10 +98,29 @@ class Subscription:
         self._queue.extend(events)
         return True
 
+    @property
+    def waiting(self) -> bool:
+        """True while the reader is parked in get()."""
+        return self._waiter is not None and not self._waiter.done()
+
+    def deliver(self) -> None:
+        """Hand queued events over: through `push` when it takes them, else by waking the
+        reader. A failing push wakes the reader, which then meets the same state itself."""
+        push = self.push
+        if push is not None:
+            try:
+                if push():
+                    return
+            except Exception:
+                log.exception("direct delivery failed; waking the reader instead")
+        self.wake()
+
     def wake(self) -> None:
-        """Wake the reader waiting in get(), if any."""
+        """Wake the reader waiting in get(), if any, when there is something to hand it
+        (a reader woken for nothing would take it for an idle timeout)."""
         waiter = self._waiter
-        if waiter is not None and not waiter.done():
+        if (waiter is not None and not waiter.done()
+                and (self._queue or self.behind or self.closed)):
             waiter.set_result(None)
 
     def drain_nowait(self) -> list[StoredEvent]:
@@ -148,6 +172,12 @@ class Subscription:
             self._idle_timer = loop.call_at(self._idle_until, self._idle_check)
         else:
             waiter.set_result(None)
+
+    def postpone_idle(self, seconds: float) -> None:
+        """Events went out without waking the reader: its wait is not idle until `seconds`
+        from now."""
+        with contextlib.suppress(RuntimeError):  # no loop, no reader waiting
+            self._idle_until = asyncio.get_running_loop().time() + seconds
 
     def stop_idle_timer(self) -> None:
         """Cancel a pending idle timer (the subscriber is gone)."""
@@ -251,7 +281,7 @@ class Bus:
             self._last_wake = asyncio.get_running_loop().time()
         due, self._due = self._due, set()
         for sub in due:
-            sub.wake()
+            sub.deliver()
 
     def close(self) -> None:
         """End every subscription (server shutdown)."""

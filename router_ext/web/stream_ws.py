@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -33,7 +33,7 @@ from router_ext.read.reader import MAX_PAGE
 from router_ext.records import StoredEvent, to_api_json
 from router_ext.runtime import RouterExt
 from router_ext.stream.bus import BusClosed, EventFilter, SubscriberBehind
-from router_ext.stream.live import Heartbeat, follow_batches
+from router_ext.stream.live import DirectDelivery, Heartbeat, follow_batches
 from router_ext.web.body import (
     DEFAULT_LIMIT,
     int_param,
@@ -80,6 +80,51 @@ class Sender:
                 await self.ws.send_text(text)
         except TimeoutError as exc:
             raise Stalled(resume_after_id) from exc
+
+    def ready(self) -> bool:
+        """True when :meth:`write_now` may be used: pre-encoded frames, taken right now."""
+        return self.frames is not None and self.frames.ready()
+
+    def write_now(self, text: str) -> None:
+        """Send `text` without waiting (only after :meth:`ready`)."""
+        assert self.frames is not None
+        self.frames.write(text)
+
+
+class LiveFeed:
+    """One connection's live messages: which it wants, how they are framed, and the cursor
+    (the newest event id the client has been sent)."""
+
+    def __init__(self, sender: Sender, *, batch: bool, every_update: bool, sent: int) -> None:
+        self.sender = sender
+        self.batch = batch
+        self.every_update = every_update
+        self.sent = sent
+
+    def frames(self, events: list[StoredEvent]) -> Iterable[tuple[str, int]]:
+        """The frames for these events, each with the cursor once it is delivered."""
+        messages = _messages(events, self.every_update, self.sent)
+        return batched_frames(messages, self.sent) if self.batch else messages
+
+    async def send(self, events: list[StoredEvent]) -> None:
+        """Send these events, waiting for a slow client (Stalled when it reads nothing)."""
+        for text, cursor in self.frames(events):
+            await self.sender.send(text, self.sent)
+            self.sent = cursor
+
+    async def heartbeat(self, last_id: int) -> None:
+        """Tell an idle client the newest id it has seen."""
+        beat = f'{{"type":"heartbeat","last_id":{last_id}}}'
+        await self.sender.send(f"[{beat}]" if self.batch else beat, self.sent)
+
+    def direct(self) -> DirectDelivery:
+        """Delivery from the bus's callback while the connection keeps up (no task wakes)."""
+        return DirectDelivery(self.sender.ready, self._send_now)
+
+    def _send_now(self, events: list[StoredEvent]) -> None:
+        for text, cursor in self.frames(events):
+            self.sender.write_now(text)
+            self.sent = cursor
 
 
 def event_message(event_json: str) -> str:
@@ -142,21 +187,17 @@ async def _pump(core: RouterExt, ws: WebSocket) -> None:
     every_update = _updates_param(ws)
     batch = int_param(ws, "batch", 0, maximum=1) == 1
     sent = await _initial(core, ws, flt, limit, after_id)
-    sender = Sender(ws)
+    feed = LiveFeed(Sender(ws), batch=batch, every_update=every_update, sent=sent)
     events = follow_batches(core.reader, core.bus, flt, after_id=sent,
                             live_from_id=core.last_id,
-                            heartbeat_seconds=core.settings.heartbeat_seconds, transport="ws")
+                            heartbeat_seconds=core.settings.heartbeat_seconds, transport="ws",
+                            direct=feed.direct())
     try:
         async for item in events:
             if isinstance(item, Heartbeat):
-                beat = f'{{"type":"heartbeat","last_id":{item.last_id}}}'
-                await sender.send(f"[{beat}]" if batch else beat, sent)
-                continue
-            messages = _messages(item, every_update, sent)
-            frames = batched_frames(messages, sent) if batch else messages
-            for text, cursor in frames:
-                await sender.send(text, sent)
-                sent = cursor
+                await feed.heartbeat(item.last_id)
+            else:
+                await feed.send(item)
     finally:
         await events.aclose()  # type: ignore[attr-defined]
 

@@ -61,9 +61,22 @@ class TextFrames:
         if not protocol.writable.is_set():  # the client is not reading: wait, but not forever
             async with asyncio.timeout(stall_seconds):
                 await protocol.writable.wait()
-        if protocol.disconnected or protocol.close_sent or protocol.conn.state is not State.OPEN:
+        if not self._open():
             raise ClientDisconnected
         protocol.transport.write(text_frame(text.encode()))
+
+    def ready(self) -> bool:
+        """True when a frame can be written now: open, and the client is keeping up."""
+        return self._protocol.writable.is_set() and self._open()
+
+    def write(self, text: str) -> None:
+        """Write `text` as one frame now (after :meth:`ready` said so)."""
+        self._protocol.transport.write(text_frame(text.encode()))
+
+    def _open(self) -> bool:
+        protocol = self._protocol
+        return not (protocol.disconnected or protocol.close_sent
+                    or protocol.conn.state is not State.OPEN)
 
 
 def direct_local(client: tuple[str, int] | None, headers: Any) -> bool:

@@ -193,3 +193,15 @@ async def test_a_publish_that_overflows_queues_what_fits_then_cuts_off() -> None
     with pytest.raises(SubscriberBehind) as behind:
         await sub.get(1)
     assert behind.value.resume_after_id == 4
+
+
+async def test_a_reader_is_not_woken_with_nothing_to_hand_it() -> None:
+    bus = Bus(10)
+    sub = bus.subscribe(EventFilter())
+    waiting = asyncio.ensure_future(sub.get(timeout=10))
+    await asyncio.sleep(0)
+    sub.wake()  # e.g. a round that found its queue already drained
+    await asyncio.sleep(0.01)
+    assert not waiting.done()
+    bus.publish([stored(3)])
+    assert ids(await waiting) == [3]

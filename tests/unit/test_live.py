@@ -250,6 +250,51 @@ async def next_batch(stream: AsyncIterator[list[StoredEvent] | Heartbeat]) -> li
             return [e.id for e in item]
 
 
+async def test_direct_delivery_sends_while_the_reader_waits_and_keeps_its_cursor(
+        writer: Writer, bus: Bus, reader: Reader) -> None:
+    """Live events go out through DirectDelivery without the stream yielding; the cursor a
+    cut-off reports counts them, and the cut-off is reported at once, not at the heartbeat."""
+    delivered: list[list[int]] = []
+    ready = [True]
+    direct = live.DirectDelivery(lambda: ready[0],
+                                 lambda events: delivered.append([e.id for e in events]))
+    stream = follow_batches(reader, bus, EventFilter(), after_id=None, live_from_id=0,
+                            queue_size=3, heartbeat_seconds=30, direct=direct)
+    pending = await until_subscribed(bus, stream)
+    await insert(writer, "d1", "d2")
+    assert delivered == [[1, 2]] and not pending.done()
+    ready[0] = False  # the client is not keeping up: the stream yields instead
+    await insert(writer, "d3")
+    assert [e.id for e in await asyncio.wait_for(pending, 10)] == [3]
+    ready[0] = True  # ready, but the caller has not asked for more: [3] may still be sending
+    await insert(writer, "d4")
+    assert delivered == [[1, 2]]
+    assert await next_batch(stream) == [4]
+    pending = asyncio.ensure_future(anext(stream))
+    await asyncio.sleep(0.01)
+    await insert(writer, *(f"e{n}" for n in range(5)))  # 5 into a queue of 3
+    with pytest.raises(SubscriberBehind) as behind:
+        await asyncio.wait_for(pending, 5)
+    assert delivered == [[1, 2], [5, 6, 7]]
+    assert behind.value.resume_after_id == 7
+    assert bus.count() == 0
+
+
+async def test_events_delivered_directly_postpone_the_heartbeat(writer: Writer, bus: Bus,
+                                                               reader: Reader) -> None:
+    loop = asyncio.get_running_loop()
+    direct = live.DirectDelivery(lambda: True, lambda events: None)
+    stream = follow_batches(reader, bus, EventFilter(), after_id=None, live_from_id=0,
+                            heartbeat_seconds=0.3, direct=direct)
+    pending = await until_subscribed(bus, stream)
+    await asyncio.sleep(0.2)
+    await insert(writer, "h1")
+    sent = loop.time()
+    assert await asyncio.wait_for(pending, 10) == Heartbeat(1)
+    assert loop.time() - sent >= 0.29  # a heartbeat after 0.3 s of quiet, not 0.1 s
+    await stream.aclose()  # type: ignore[attr-defined]
+
+
 async def test_batches_hand_over_a_backlog_in_order(writer: Writer, bus: Bus,
                                                     reader: Reader) -> None:
     await insert(writer, *(f"old{n}" for n in range(5)))
@@ -287,19 +332,24 @@ async def test_a_cut_off_batch_stream_resumes_after_its_last_whole_batch(
 Op = tuple[str, int]
 OPS = st.lists(st.one_of(st.tuples(st.just("commit"), st.integers(1, 6)),
                          st.tuples(st.just("take"), st.integers(1, 3)),
-                         st.tuples(st.just("update"), st.just(0))), max_size=30)
+                         st.tuples(st.just("update"), st.just(0)),
+                         st.tuples(st.just("ready"), st.integers(0, 1))), max_size=30)
 
 
 @settings(max_examples=30, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(ops=OPS, start=st.integers(0, 30), live_only=st.booleans(),
-       queue_size=st.sampled_from([2, 5, 1000]), page=st.sampled_from([2, 3, 1000]))
+       queue_size=st.sampled_from([2, 5, 1000]), page=st.sampled_from([2, 3, 1000]),
+       direct=st.booleans())
 async def test_any_interleaving_delivers_each_event_once_in_order(
         writer: Writer, bus: Bus, reader: Reader, monkeypatch: pytest.MonkeyPatch,
-        ops: list[Op], start: int, live_only: bool, queue_size: int, page: int) -> None:
+        ops: list[Op], start: int, live_only: bool, queue_size: int, page: int,
+        direct: bool) -> None:
     """Commits (landing while the stream replays or waits), updates and reads in any order,
     the stream starting anywhere among them, cut off whenever its queue overflows and resumed
-    from the id it is given: the events after its start arrive exactly once, in id order."""
+    from the id it is given: the events after its start arrive exactly once, in id order.
+    With `direct`, live events also go out through a DirectDelivery whenever it is ready
+    (toggled by "ready" steps), interleaved with those the stream yields."""
     monkeypatch.setattr(live, "REPLAY_PAGE", page)
     session = uuid.uuid4().hex  # examples share the database: each follows its own session
     flt = EventFilter.of(session_ids=[session])
@@ -309,9 +359,15 @@ async def test_any_interleaving_delivers_each_event_once_in_order(
     stream: AsyncIterator[list[StoredEvent] | Heartbeat] | None = None
     origin = 0
 
+    ready = [True]
+    pushed = live.DirectDelivery(lambda: ready[0],
+                                 lambda events: got.extend(e.id for e in events
+                                                           if e.kind == "event"))
+
     def open_stream(after_id: int | None) -> AsyncIterator[list[StoredEvent] | Heartbeat]:
         return follow_batches(reader, bus, flt, after_id=after_id, live_from_id=writer.last_id,
-                              heartbeat_seconds=0.005, queue_size=queue_size)
+                              heartbeat_seconds=0.005, queue_size=queue_size,
+                              direct=pushed if direct else None)
 
     async def pull() -> None:
         nonlocal stream
@@ -340,6 +396,8 @@ async def test_any_interleaving_delivers_each_event_once_in_order(
             row = await reader.event(committed[-1])
             assert row is not None
             bus.publish([StoredEvent(row, "update")])
+        elif op == "ready":
+            ready[0] = bool(arg)
         elif op == "take" and stream is not None:
             for _ in range(arg):
                 await pull()
