@@ -42,7 +42,7 @@ from router_ext.web.body import (
     text_param,
 )
 from router_ext.web.ws_frames import EXTENSION as TEXT_FRAMES
-from router_ext.web.ws_frames import TextFrames
+from router_ext.web.ws_frames import TextFrames, text_frame
 
 CLOSE_BEHIND = 4000
 CLOSE_RESTART = 1012
@@ -85,21 +85,55 @@ class Sender:
         """True when :meth:`write_now` may be used: pre-encoded frames, taken right now."""
         return self.frames is not None and self.frames.ready()
 
-    def write_now(self, text: str) -> None:
-        """Send `text` without waiting (only after :meth:`ready`)."""
+    def write_now(self, frame: bytes) -> None:
+        """Send a whole wire frame (ws_frames.text_frame) without waiting (only after
+        :meth:`ready`)."""
         assert self.frames is not None
-        self.frames.write(text)
+        self.frames.write(frame)
+
+
+class SharedFrames:
+    """The wire frames last built for a list of events, reused for every viewer handed the
+    same events with the same options.
+
+    The bus hands viewers with one filter the same event objects in a round, one viewer after
+    another, so a single remembered entry serves the whole round: its messages are joined,
+    encoded and framed once, not once per viewer. The entry keeps its events alive, so
+    comparing them by identity cannot mistake new objects for old.
+    """
+
+    def __init__(self) -> None:
+        self._events: list[StoredEvent] = []
+        self._options: tuple[bool, bool] | None = None
+        self._frames: list[tuple[bytes, int]] = []
+
+    def frames(self, events: list[StoredEvent], batch: bool, every_update: bool
+               ) -> list[tuple[bytes, int]]:
+        """Each frame's bytes with the newest event id in it (0: updates only)."""
+        options = (batch, every_update)
+        if options != self._options or not _same(events, self._events):
+            messages = _messages(events, every_update, 0)
+            texts = batched_frames(messages, 0) if batch else messages
+            self._frames = [(text_frame(text.encode()), cursor) for text, cursor in texts]
+            self._events, self._options = events, options
+        return self._frames
+
+
+def _same(a: list[StoredEvent], b: list[StoredEvent]) -> bool:
+    return len(a) == len(b) and all(x is y for x, y in zip(a, b, strict=True))
 
 
 class LiveFeed:
     """One connection's live messages: which it wants, how they are framed, and the cursor
     (the newest event id the client has been sent)."""
 
-    def __init__(self, sender: Sender, *, batch: bool, every_update: bool, sent: int) -> None:
+    def __init__(self, sender: Sender, *, batch: bool, every_update: bool, sent: int,
+                 shared: SharedFrames) -> None:
         self.sender = sender
         self.batch = batch
         self.every_update = every_update
         self.sent = sent
+        self.shared = shared
 
     def frames(self, events: list[StoredEvent]) -> Iterable[tuple[str, int]]:
         """The frames for these events, each with the cursor once it is delivered."""
@@ -122,9 +156,9 @@ class LiveFeed:
         return DirectDelivery(self.sender.ready, self._send_now)
 
     def _send_now(self, events: list[StoredEvent]) -> None:
-        for text, cursor in self.frames(events):
-            self.sender.write_now(text)
-            self.sent = cursor
+        for frame, newest in self.shared.frames(events, self.batch, self.every_update):
+            self.sender.write_now(frame)
+            self.sent = newest or self.sent
 
 
 def event_message(event_json: str) -> str:
@@ -180,14 +214,15 @@ async def _initial(core: RouterExt, ws: WebSocket, flt: EventFilter, limit: int,
     return cursor
 
 
-async def _pump(core: RouterExt, ws: WebSocket) -> None:
+async def _pump(core: RouterExt, ws: WebSocket, shared: SharedFrames) -> None:
     flt = request_filter(ws)
     limit = limit_param(ws, DEFAULT_LIMIT, MAX_PAGE, minimum=0)
     after_id = int_param(ws, "after_id", None)
     every_update = _updates_param(ws)
     batch = int_param(ws, "batch", 0, maximum=1) == 1
     sent = await _initial(core, ws, flt, limit, after_id)
-    feed = LiveFeed(Sender(ws), batch=batch, every_update=every_update, sent=sent)
+    feed = LiveFeed(Sender(ws), batch=batch, every_update=every_update, sent=sent,
+                    shared=shared)
     events = follow_batches(core.reader, core.bus, flt, after_id=sent,
                             live_from_id=core.last_id,
                             heartbeat_seconds=core.settings.heartbeat_seconds, transport="ws",
@@ -226,10 +261,11 @@ async def _until_closed(ws: WebSocket) -> None:
 
 def routes(core: RouterExt) -> list[WebSocketRoute]:
     """The /stream WebSocket route."""
+    shared = SharedFrames()
 
     async def stream(ws: WebSocket) -> None:
         await ws.accept()
-        pump = asyncio.create_task(_pump(core, ws))
+        pump = asyncio.create_task(_pump(core, ws, shared))
         reader = asyncio.create_task(_until_closed(ws))
         done, _ = await asyncio.wait({pump, reader}, return_when=asyncio.FIRST_COMPLETED)
         for task in (pump, reader):

@@ -69,9 +69,9 @@ class TextFrames:
         """True when a frame can be written now: open, and the client is keeping up."""
         return self._protocol.writable.is_set() and self._open()
 
-    def write(self, text: str) -> None:
-        """Write `text` as one frame now (after :meth:`ready` said so)."""
-        self._protocol.transport.write(text_frame(text.encode()))
+    def write(self, frame: bytes) -> None:
+        """Write a whole frame from :func:`text_frame` now (after :meth:`ready` said so)."""
+        self._protocol.transport.write(frame)
 
     def _open(self) -> bool:
         protocol = self._protocol
