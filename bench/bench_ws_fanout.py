@@ -16,7 +16,7 @@ ROUTER_EXT_WS_COMPRESSION=on to measure compressed frames.
 
     .venv/bin/python bench/bench_ws_fanout.py [--clients 10] [--events 3000] [--rate 500]
         [--wall-clients 1000] [--wall-rate 100] [--wall-events 1500] [--wall-processes 4]
-        [--round stock|wall|both]
+        [--round stock|wall|both] [--pin]
 """
 
 from __future__ import annotations
@@ -288,11 +288,25 @@ def run(clients: int, events: int, rate: float) -> None:
           f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
 
 
-def run_wall(clients: int, events: int, rate: float, processes: int) -> None:
+def _pin_apart(server_pid: int) -> str:
+    """Run the server (every thread) on CPU 0 and this process, with the clients and the
+    publisher it starts from now on, on the others: viewers are browsers on other machines,
+    not processes sharing the server's cores. Returns how it was pinned."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        raise SystemExit("--pin needs at least two CPUs")
+    for tid in os.listdir(f"/proc/{server_pid}/task"):
+        os.sched_setaffinity(int(tid), {cpus[0]})
+    os.sched_setaffinity(0, set(cpus[1:]))
+    return f"server on CPU {cpus[0]}, clients and publisher on {cpus[1:]}"
+
+
+def run_wall(clients: int, events: int, rate: float, processes: int, pin: bool) -> None:
     """One server, `clients` batched subscribers over `processes` processes, one publisher."""
     limits = {"ROUTER_EXT_MAX_STREAMS": str(clients + 16),
               "ROUTER_EXT_MAX_CONNECTIONS": str(clients + 64)}
     with bench_server(env=limits) as server:
+        pinned = _pin_apart(server.proc.pid) if pin else "unpinned"
         ctx = mp.get_context("spawn")
         ready = ctx.Barrier(processes + 1)
         results = ctx.Queue()
@@ -333,7 +347,7 @@ def run_wall(clients: int, events: int, rate: float, processes: int) -> None:
           f"{cpu / publishing * 100:.0f}% of a core (client processes "
           f"{client_cpu / publishing * 100:.0f}%, publisher {own / publishing * 100:.0f}%, of "
           f"{os.cpu_count()} cores), RSS={rss:.0f} MB (peak {peak:.0f})  "
-          f"load average {load}", flush=True)
+          f"load average {load}  ({pinned})", flush=True)
 
 
 def _more_files() -> None:
@@ -355,13 +369,16 @@ def main() -> None:
     parser.add_argument("--wall-rate", type=float, default=100)
     parser.add_argument("--wall-processes", type=int, default=4)
     parser.add_argument("--round", choices=("stock", "wall", "both"), default="both")
+    parser.add_argument("--pin", action="store_true",
+                        help="wall: the server on CPU 0, clients and publisher on the others")
     args = parser.parse_args()
     header("WS /stream fan-out, ~1 KB events, end to end from POST to each client")
     if args.round in ("stock", "both"):
         run(args.clients, args.events, args.rate)
     if args.round in ("wall", "both"):
         _more_files()
-        run_wall(args.wall_clients, args.wall_events, args.wall_rate, args.wall_processes)
+        run_wall(args.wall_clients, args.wall_events, args.wall_rate, args.wall_processes,
+                 args.pin)
 
 
 if __name__ == "__main__":
