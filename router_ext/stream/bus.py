@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -141,6 +142,7 @@ class Subscription:
         if not self._queue and not self.behind and not self.closed:
             loop = asyncio.get_running_loop()
             waiter = self._waiter = loop.create_future()
+            self._idle_until = math.inf  # a timer left by an earlier wait must not end this
             if timeout is not None:
                 self._idle_until = until = loop.time() + timeout
                 timer = self._idle_timer
@@ -168,10 +170,10 @@ class Subscription:
         if waiter is None or waiter.done():
             return  # not waiting now: the next wait arms a new timer
         loop = asyncio.get_running_loop()
-        if loop.time() < self._idle_until:
-            self._idle_timer = loop.call_at(self._idle_until, self._idle_check)
-        else:
+        if loop.time() >= self._idle_until:
             waiter.set_result(None)
+        elif self._idle_until != math.inf:
+            self._idle_timer = loop.call_at(self._idle_until, self._idle_check)
 
     def postpone_idle(self, seconds: float) -> None:
         """Events went out without waking the reader: its wait is not idle until `seconds`

@@ -78,6 +78,15 @@ async def test_each_wait_times_out_after_its_own_timeout_from_its_own_start() ->
     started = loop.time()
     assert await asyncio.wait_for(sub.get(timeout=0.05), 5) == []  # sooner than the 30 s timer
     assert loop.time() - started >= 0.05
+    waiting = asyncio.ensure_future(sub.get(timeout=0.05))
+    await asyncio.sleep(0)
+    bus.publish([stored(3)])
+    assert ids(await waiting) == [3]
+    waiting = asyncio.ensure_future(sub.get())  # no timeout: the 0.05 s timer must not end it
+    await asyncio.sleep(0.15)
+    assert not waiting.done()
+    bus.publish([stored(4)])
+    assert ids(await waiting) == [4]
     bus.unsubscribe(sub)
 
 
