@@ -80,6 +80,32 @@ async def test_concurrent_inserts_share_transactions_and_each_caller_gets_its_ac
     assert writer.last_id == total
 
 
+async def test_while_busy_a_small_batch_waits_for_more_rows_and_commits_them_together(
+        writer: Writer) -> None:
+    sizes: list[int] = []
+    writer.in_transaction = lambda conn, rows: sizes.append(len(rows))
+    writer.gather_seconds = 0.5  # wide windows: the test does not race them
+    writer.gather_when_busy_seconds = 5.0
+    await writer.insert([ev("first")])  # the writer is busy from here
+    second = asyncio.ensure_future(writer.insert([ev("second")]))
+    await asyncio.sleep(0.05)  # the writer took "second" and is waiting for more
+    assert not second.done()
+    rest = [writer.insert([ev(f"more{n}")]) for n in range(3)]
+    await asyncio.gather(second, *rest)
+    assert sizes == [1, 4]
+
+
+async def test_an_idle_writer_commits_at_once(writer: Writer) -> None:
+    loop = asyncio.get_running_loop()
+    writer.gather_seconds = 5.0
+    writer.gather_when_busy_seconds = 0.05
+    await writer.insert([ev("before")])
+    await asyncio.sleep(0.2)  # idle for longer than the busy window
+    started = loop.time()
+    await writer.insert([ev("alone")])
+    assert loop.time() - started < 2.5  # not held for the 5 s window
+
+
 async def test_batch_max_bounds_each_transaction(engine: Engine) -> None:
     writer = Writer(engine, max_queue=1000, batch_max=10)
     sizes: list[int] = []
