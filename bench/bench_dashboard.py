@@ -29,6 +29,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.common import load_average
 from bench.dashboard_seed import replicate, seed
 from tests.support import ROOT, start_server
 
@@ -155,8 +156,7 @@ def main() -> None:
     parser.add_argument("--db", type=Path, default=None)
     args = parser.parse_args()
     args.db = args.db or default_db(args.events)
-    print(f"load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} "
-          f"{os.getloadavg()[2]:.2f} on {os.cpu_count()} CPUs")
+    print(f"{load_average()} on {os.cpu_count()} CPUs")
     if not args.db.exists():
         make_db(args)
     server = start_server(f"sqlite:///{args.db}")

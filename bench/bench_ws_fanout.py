@@ -35,7 +35,15 @@ from collections import Counter
 from typing import Any
 
 from bench_http_events import post_request, read_response
-from common import bench_server, cpu_seconds, header, payload_json, percentile, rss_mb
+from common import (
+    bench_server,
+    cpu_seconds,
+    header,
+    load_average,
+    payload_json,
+    percentile,
+    rss_mb,
+)
 
 
 def _subscriber(url: str, events: int, ready: Any, results: Any) -> None:
@@ -284,8 +292,7 @@ def run(clients: int, events: int, rate: float) -> None:
           f"(the POST itself, answered at commit: p50={percentile(posts, 50) * 1000:.2f} ms "
           f"p99={percentile(posts, 99) * 1000:.2f} ms)  "
           f"complete and in order: {complete}/{clients}  closed early: {closed or 'none'}  "
-          f"server RSS={rss:.0f} MB (peak {peak:.0f})  load average "
-          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
+          f"server RSS={rss:.0f} MB (peak {peak:.0f})  {load_average()}", flush=True)
 
 
 def _pin_apart(server_pid: int) -> str:
@@ -335,7 +342,6 @@ def run_wall(clients: int, events: int, rate: float, processes: int, pin: bool) 
     lat = [x for o in outs for x in array("d", o[0])]
     complete = sum(1 for o in outs for n, _ in o[1] if n == len(posts))
     closed = Counter(c for o in outs for _, c in o[1] if c)
-    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"WS wall   {clients} clients (batch=1 frames) x {len(posts)} of {events} events "
           f"at {rate:.0f}/s "
           f"({elapsed:.1f} s): delivered {len(lat)}/{clients * len(posts)}  "
@@ -347,7 +353,7 @@ def run_wall(clients: int, events: int, rate: float, processes: int, pin: bool) 
           f"{cpu / publishing * 100:.0f}% of a core (client processes "
           f"{client_cpu / publishing * 100:.0f}%, publisher {own / publishing * 100:.0f}%, of "
           f"{os.cpu_count()} cores), RSS={rss:.0f} MB (peak {peak:.0f})  "
-          f"load average {load}  ({pinned})", flush=True)
+          f"{load_average()}  ({pinned})", flush=True)
 
 
 def _more_files() -> None:
