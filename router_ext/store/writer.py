@@ -67,9 +67,9 @@ CHECKPOINT_SECONDS = 0.25
 # thread and back), so a steady trickle committed one event at a time spent most of its CPU
 # there. When the last batch committed less than GATHER_WHEN_BUSY_SECONDS ago and fewer than
 # GATHER_BELOW_ROWS rows wait, the writer waits GATHER_SECONDS for more first. An idle
-# server commits at once. Measured in turn: 1,000 PublishStream events/s took 65-67% of a
-# core against 93-95%, and POST /events under wrk 2,544-2,620 events/s at 362-372 us of CPU
-# each against 2,231-2,384 at 461 us, p99 23.7 against 24.7 ms (docs/benchmarks.md).
+# server commits at once. Measured in turn with the build before: 1,000 PublishStream
+# events/s took 65-67% of a core against 93-97%, and POST /events under wrk 3,154-3,813
+# events/s at 237-294 us of CPU each against 2,797-3,121 at 336-372 us (docs/benchmarks.md).
 GATHER_SECONDS = 0.002
 GATHER_WHEN_BUSY_SECONDS = 0.005
 GATHER_BELOW_ROWS = 16
