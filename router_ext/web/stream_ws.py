@@ -112,9 +112,8 @@ class SharedFrames:
         """Each frame's bytes with the newest event id in it (0: updates only)."""
         options = (batch, every_update)
         if options != self._options or not _same(events, self._events):
-            messages = _messages(events, every_update, 0)
-            texts = batched_frames(messages, 0) if batch else messages
-            self._frames = [(text_frame(text.encode()), cursor) for text, cursor in texts]
+            self._frames = [(text_frame(text.encode()), cursor) for text, cursor
+                            in frame_texts(events, batch=batch, every_update=every_update)]
             self._events, self._options = events, options
         return self._frames
 
@@ -135,14 +134,10 @@ class LiveFeed:
         self.sent = sent
         self.shared = shared
 
-    def frames(self, events: list[StoredEvent]) -> Iterable[tuple[str, int]]:
-        """The frames for these events, each with the cursor once it is delivered."""
-        messages = _messages(events, self.every_update, self.sent)
-        return batched_frames(messages, self.sent) if self.batch else messages
-
     async def send(self, events: list[StoredEvent]) -> None:
         """Send these events, waiting for a slow client (Stalled when it reads nothing)."""
-        for text, cursor in self.frames(events):
+        for text, cursor in frame_texts(events, batch=self.batch,
+                                        every_update=self.every_update, sent=self.sent):
             await self.sender.send(text, self.sent)
             self.sent = cursor
 
@@ -190,6 +185,14 @@ def batched_frames(messages: list[tuple[str, int]], sent: int
         sent = cursor
     if run:
         yield "[" + ",".join(run) + "]", sent
+
+
+def frame_texts(events: list[StoredEvent], *, batch: bool, every_update: bool, sent: int = 0
+                ) -> Iterable[tuple[str, int]]:
+    """The text of each frame for these events (one message each, or JSON arrays with
+    `batch`), with the cursor once it is delivered (`sent` until an event moves it)."""
+    messages = _messages(events, every_update, sent)
+    return batched_frames(messages, sent) if batch else messages
 
 
 def _updates_param(ws: WebSocket) -> bool:
