@@ -8,7 +8,7 @@ order (a client that fell behind would be closed with the id to resume from, nev
 Two rounds by default: 10 stock clients (one process each, one event per frame, as the
 well-known dashboard reads) at 500 events/s from one keep-alive connection, then a wall of 1,000
 clients asking for batched frames (`batch=1`) at 100 events/s, spread over a few processes that
-read frames cheaply (websockets' sans-I/O protocol, string searches for the id and send time)
+read frames cheaply (wall_client.py: searches in the bytes for each event's id and send time)
 so the clients are not what is measured. The wall's publisher keeps its schedule over several
 connections whether or not earlier POSTs were answered. The clients offer permessage-deflate as
 browsers do; on loopback the server does not compress (ROUTER_EXT_WS_COMPRESSION=auto), set
@@ -23,11 +23,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import itertools
 import json
 import multiprocessing as mp
 import os
-import re
 import resource
 import time
 from array import array
@@ -44,6 +42,7 @@ from common import (
     percentile,
     rss_mb,
 )
+from wall_client import WallClient
 
 
 def _subscriber(url: str, events: int, ready: Any, results: Any) -> None:
@@ -78,94 +77,6 @@ QUIET_SECONDS = 10.0
 PUBLISHERS = 8
 # The wall publishes for at most this long, so a saturated server still ends the run in time.
 PUBLISH_DEADLINE = 60.0
-_EVENT_START = '{"type":"event","data":{'
-_NUMBER = re.compile(r"\s*([0-9.e+-]+)")
-
-
-def frame_events(frame: str) -> list[tuple[int, float]]:
-    """Each event's id and send time in a frame: after each event's start, the first `"id":`
-    and the first `"sent_at":` after it (string searches: a regular expression scanning the
-    1 KB between them was most of a client process's time)."""
-    out = []
-    for chunk in frame.split(_EVENT_START)[1:]:
-        at = chunk.index('"id":') + 5
-        sent = chunk.index('"sent_at":', at) + 10
-        event_id = _NUMBER.match(chunk, at)
-        sent_at = _NUMBER.match(chunk, sent)
-        assert event_id is not None and sent_at is not None, chunk[:200]
-        out.append((int(event_id[1]), float(sent_at[1])))
-    return out
-
-
-class _WallClient(asyncio.Protocol):
-    """One wall subscriber: an asyncio protocol over the websockets library's sans-I/O client,
-    offering permessage-deflate as browsers do. No task or future per message: the library's
-    asyncio client cost its processes more CPU than the server they measured."""
-
-    def __init__(self, url: str, events: int, lat: array, connected: asyncio.Event) -> None:
-        from websockets.client import ClientProtocol
-        from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
-        from websockets.uri import parse_uri
-
-        self.proto = ClientProtocol(parse_uri(url), max_size=None,
-                                    extensions=[ClientPerMessageDeflateFactory()])
-        self.events, self.lat, self.connected = events, lat, connected
-        self.ids: list[int] = []
-        self.closed: int | str = 0
-        self.initial = False
-        self.last_data = time.monotonic()
-        self.done = asyncio.get_running_loop().create_future()
-        self.transport: asyncio.Transport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-        self.proto.send_request(self.proto.connect())
-        self._flush()
-
-    def data_received(self, data: bytes) -> None:
-        from websockets.frames import Frame, Opcode
-
-        self.last_data = time.monotonic()
-        self.proto.receive_data(data)
-        now = time.time()
-        for item in self.proto.events_received():
-            if not isinstance(item, Frame) or item.opcode is not Opcode.TEXT:
-                continue
-            if not self.initial:  # the initial page
-                self.initial = True
-                self.connected.set()
-                continue
-            for event_id, sent_at in frame_events(bytes(item.data).decode()):
-                self.ids.append(event_id)
-                self.lat.append(now - sent_at)
-        self._flush()
-        if self.proto.handshake_exc is not None:
-            self.finish(f"{type(self.proto.handshake_exc).__name__} connecting")
-        elif self.proto.close_rcvd is not None:
-            self.finish(self.proto.close_rcvd.code)
-        elif len(self.ids) >= self.events:
-            self.finish(0)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.finish(f"closed after {len(self.ids)}")
-
-    def _flush(self) -> None:
-        for chunk in self.proto.data_to_send():
-            if chunk and self.transport is not None:
-                self.transport.write(chunk)
-
-    def finish(self, closed: int | str) -> None:
-        """Stop reading; the outcome is (events in id order, or -1 if out of order, closed)."""
-        if self.done.done():
-            return
-        self.closed = closed
-        self.connected.set()  # a client that could not connect is counted incomplete
-        in_order = all(a < b for a, b in itertools.pairwise(self.ids))
-        self.done.set_result((len(self.ids) if in_order else -1, closed))
-        if self.transport is not None:
-            self.transport.close()
-
-
 def _wall(url: str, clients: int, events: int, ready: Any, results: Any) -> None:
     """`clients` batched WebSocket subscribers in one process; each reads until it has
     `events` events or the stream is quiet for QUIET_SECONDS (the publisher stopped early).
@@ -175,9 +86,9 @@ def _wall(url: str, clients: int, events: int, ready: Any, results: Any) -> None
     async def main() -> tuple[bytes, list[tuple[int, int | str]]]:
         loop = asyncio.get_running_loop()
         lat = array("d")
-        subscribers: list[_WallClient] = []
+        subscribers: list[WallClient] = []
         for _ in range(clients):  # connect a few at a time, as a wall of browsers would
-            client = _WallClient(url, events, lat, asyncio.Event())
+            client = WallClient(url, events, lat, asyncio.Event())
             try:
                 await loop.create_connection(lambda c=client: c, host, int(port))  # type: ignore[misc]
             except OSError as exc:
