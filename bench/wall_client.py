@@ -6,8 +6,8 @@ up as the server's latency. The websockets library's sans-I/O client opens the c
 without compression, the client reads the server's frames itself (unmasked, unfragmented text
 frames, pings and a close) and finds each event's id and send time in the bytes without
 decoding them. Measured in turn on the 2-core machine, the wall's four client processes took
-96-110% of a core reading through the library and 69-85% reading this way, and the wall's p99
-went from 132-235 ms to 98-137 ms. A compressed connection (ROUTER_EXT_WS_COMPRESSION=on)
+96-111% of a core reading through the library and 69-88% reading this way, and the wall's p99
+went from 131-235 ms to 98-137 ms. A compressed connection (ROUTER_EXT_WS_COMPRESSION=on)
 stays with the library.
 """
 
