@@ -10,7 +10,7 @@ By default it runs one subscriber, then 100 subscribers asking for one `event` m
 then 100 asking for batches (`max_batch`: what queued up for a subscriber comes in one message).
 
     .venv/bin/python bench/bench_subscribe_latency.py [--subscribers 100] [--rate 1000]
-        [--publish stream|unary|both] [--batch single|batched|both]
+        [--publish stream|unary|both] [--batch single|batched|both] [--pin]
 """
 
 from __future__ import annotations
@@ -25,7 +25,15 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from common import bench_server, cpu_seconds, header, load_average, percentile, rss_mb
+from common import (
+    bench_server,
+    cpu_seconds,
+    header,
+    load_average,
+    percentile,
+    pin_apart,
+    rss_mb,
+)
 
 SUBSCRIBE = "/router_ext.v1.StreamService/Subscribe"
 PUBLISH = "/router_ext.v1.IngestService/Publish"
@@ -143,10 +151,11 @@ def _publisher(target: str, rate: int, seconds: float, mode: str) -> int:
 
 
 def run(subscribers: int, rate: int, seconds: float, processes: int, mode: str,
-        max_batch: int) -> None:
+        max_batch: int, pin: bool = False) -> None:
     """One measurement: `subscribers` streams over `processes` client processes."""
     ctx = mp.get_context("spawn")
     with bench_server() as server:
+        pinned = pin_apart(server.proc.pid) if pin else "unpinned"
         ready, done = ctx.Barrier(processes + 1), ctx.Event()
         results = ctx.Queue()
         per = [subscribers // processes + (1 if i < subscribers % processes else 0)
@@ -192,7 +201,7 @@ def run(subscribers: int, rate: int, seconds: float, processes: int, mode: str,
           f"(subscriber processes {clients / wall * 100:.0f}%, publisher "
           f"{own / wall * 100:.0f}%, of {os.cpu_count()} cores), "
           f"RSS={rss:.0f} MB (peak {peak:.0f})  "
-          f"{load}", flush=True)
+          f"{load}  ({pinned})", flush=True)
 
 
 def main() -> None:
@@ -206,13 +215,16 @@ def main() -> None:
     parser.add_argument("--batch", choices=("single", "batched", "both"), default="both",
                         help="subscribers asking for one event per message, for batches, or "
                              "one run of each")
+    parser.add_argument("--pin", action="store_true",
+                        help="the server on CPU 0, subscribers and publisher on the others")
     args = parser.parse_args()
     header("ingest-to-Subscribe delivery latency")
     shapes = {"single": (1,), "batched": (MAX_BATCH,), "both": (1, MAX_BATCH)}[args.batch]
     for mode in ("stream", "unary") if args.publish == "both" else (args.publish,):
-        run(1, args.rate, args.seconds, 1, mode, shapes[0])
+        run(1, args.rate, args.seconds, 1, mode, shapes[0], args.pin)
         for max_batch in shapes:
-            run(args.subscribers, args.rate, args.seconds, args.processes, mode, max_batch)
+            run(args.subscribers, args.rate, args.seconds, args.processes, mode, max_batch,
+                args.pin)
 
 
 if __name__ == "__main__":

@@ -40,6 +40,7 @@ from common import (
     load_average,
     payload_json,
     percentile,
+    pin_apart,
     rss_mb,
 )
 from wall_client import WallClient
@@ -206,25 +207,12 @@ def run(clients: int, events: int, rate: float) -> None:
           f"server RSS={rss:.0f} MB (peak {peak:.0f})  {load_average()}", flush=True)
 
 
-def _pin_apart(server_pid: int) -> str:
-    """Run the server (every thread) on CPU 0 and this process, with the clients and the
-    publisher it starts from now on, on the others: viewers are browsers on other machines,
-    not processes sharing the server's cores. Returns how it was pinned."""
-    cpus = sorted(os.sched_getaffinity(0))
-    if len(cpus) < 2:
-        raise SystemExit("--pin needs at least two CPUs")
-    for tid in os.listdir(f"/proc/{server_pid}/task"):
-        os.sched_setaffinity(int(tid), {cpus[0]})
-    os.sched_setaffinity(0, set(cpus[1:]))
-    return f"server on CPU {cpus[0]}, clients and publisher on {cpus[1:]}"
-
-
 def run_wall(clients: int, events: int, rate: float, processes: int, pin: bool) -> None:
     """One server, `clients` batched subscribers over `processes` processes, one publisher."""
     limits = {"ROUTER_EXT_MAX_STREAMS": str(clients + 16),
               "ROUTER_EXT_MAX_CONNECTIONS": str(clients + 64)}
     with bench_server(env=limits) as server:
-        pinned = _pin_apart(server.proc.pid) if pin else "unpinned"
+        pinned = pin_apart(server.proc.pid) if pin else "unpinned"
         ctx = mp.get_context("spawn")
         ready = ctx.Barrier(processes + 1)
         results = ctx.Queue()

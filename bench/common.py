@@ -157,6 +157,23 @@ def load_average() -> str:
     return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
+_STARTING_CPUS = frozenset(os.sched_getaffinity(0))
+
+
+def pin_apart(server_pid: int) -> str:
+    """Run the server (every thread) on the first CPU and this process, with the clients and
+    the publisher it starts from now on, on the others: subscribers and viewers are programs on
+    other machines, not processes sharing the server's cores. Returns how it was pinned.
+    Each call pins a new server against the CPUs this process started with."""
+    cpus = sorted(_STARTING_CPUS)
+    if len(cpus) < 2:
+        raise SystemExit("--pin needs at least two CPUs")
+    for tid in os.listdir(f"/proc/{server_pid}/task"):
+        os.sched_setaffinity(int(tid), {cpus[0]})
+    os.sched_setaffinity(0, set(cpus[1:]))
+    return f"server on CPU {cpus[0]}, clients and publisher on {cpus[1:]}"
+
+
 def header(title: str) -> None:
     """A section title in the printed output."""
     print(f"\n== {title} (pid {os.getpid()}, {os.cpu_count()} CPUs) ==", flush=True)
