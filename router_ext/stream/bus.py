@@ -18,8 +18,16 @@ from dataclasses import dataclass, field
 from router_ext.records import StoredEvent
 
 log = logging.getLogger(__name__)
-COALESCE_PER_SUBSCRIBER = 50e-6  # seconds of wakeup window per subscriber...
-COALESCE_MAX = 0.050  # ...up to this: the most a wakeup waits for the one before
+# Seconds of wakeup window per subscriber, by what waking one costs the event loop, so that
+# wakeups keep to about half of it. A WebSocket viewer written to from the bus's round costs
+# ~25 us. A gRPC subscriber costs several times that: its task wakes, and grpc.aio sends the
+# message and handles its completion (81 us for a bare grpc.aio server, bench_floors.py). With
+# the server on a core of its own (bench_subscribe_latency.py --pin), 100 gRPC subscribers at
+# 1,000 events/s saturated it at 50 us each (p99 1.1-2.1 s) and left it 6-18% idle at 250 and
+# 400 us (p99 62-435 ms), in turn.
+COALESCE_PER_SUBSCRIBER = 50e-6
+COALESCE_BY_TRANSPORT = {"grpc": 250e-6}
+COALESCE_MAX = 0.050  # the most a wakeup waits for the one before
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,13 +210,16 @@ class Bus:
     Waking a subscriber's task costs the same whether it then sends one event or a hundred,
     and with many subscribers and frequent commits those wakeups are the cost of fan-out. So
     subscribers that were woken less than a short window ago are woken again only when it
-    ends, with everything committed meanwhile: the window is COALESCE_PER_SUBSCRIBER for each
-    subscriber (at most COALESCE_MAX), which keeps wakeups to a bounded share of the event
-    loop, and a commit after a quiet spell is delivered at once.
+    ends, with everything committed meanwhile: the window is each subscriber's share by its
+    transport (COALESCE_BY_TRANSPORT, else COALESCE_PER_SUBSCRIBER) added up, at most
+    COALESCE_MAX, which keeps wakeups to a bounded share of the event loop, and a commit after
+    a quiet spell is delivered at once.
     """
 
     def __init__(self, default_queue_size: int) -> None:
         self._subs: set[Subscription] = set()
+        self._by_transport: dict[str, int] = {}
+        self._window = 0.0
         self._due: set[Subscription] = set()  # offered events since their last wakeup
         self._timer: asyncio.TimerHandle | None = None
         self._last_wake = float("-inf")
@@ -225,7 +236,7 @@ class Bus:
         if self.closed:
             sub.closed = True
         self._subs.add(sub)
-        self._count(transport)
+        self._count(transport, +1)
         return sub
 
     def unsubscribe(self, sub: Subscription) -> None:
@@ -233,11 +244,15 @@ class Bus:
         sub.stop_idle_timer()
         if sub in self._subs:
             self._subs.discard(sub)
-            self._count(sub.transport)
+            self._count(sub.transport, -1)
 
     def count(self, transport: str | None = None) -> int:
         """How many subscribers, optionally of one transport."""
-        return sum(1 for s in self._subs if transport is None or s.transport == transport)
+        return len(self._subs) if transport is None else self._by_transport.get(transport, 0)
+
+    def window(self) -> float:
+        """Seconds a wakeup waits after the one before: its subscribers' share, capped."""
+        return self._window
 
     def publish(self, events: list[StoredEvent]) -> None:
         """Offer events to every subscriber (a commit listener of the writer).
@@ -270,8 +285,7 @@ class Bus:
         except RuntimeError:  # published outside the event loop (no reader can wait there)
             self._wake_due()
             return
-        window = min(COALESCE_MAX, len(self._subs) * COALESCE_PER_SUBSCRIBER)
-        at = self._last_wake + window
+        at = self._last_wake + self._window
         if at <= loop.time():
             self._wake_due()
         else:
@@ -292,6 +306,10 @@ class Bus:
             sub.closed = True
             sub.wake()
 
-    def _count(self, transport: str) -> None:
+    def _count(self, transport: str, change: int) -> None:
+        self._by_transport[transport] = self._by_transport.get(transport, 0) + change
+        self._window = min(COALESCE_MAX, sum(
+            n * COALESCE_BY_TRANSPORT.get(name, COALESCE_PER_SUBSCRIBER)
+            for name, n in self._by_transport.items()))
         for hook in self.on_count:
             hook(transport, self.count(transport))

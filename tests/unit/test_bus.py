@@ -7,7 +7,16 @@ import asyncio
 import pytest
 
 from router_ext.records import StoredEvent
-from router_ext.stream.bus import Bus, BusClosed, EventFilter, SubscriberBehind, Subscription
+from router_ext.stream.bus import (
+    COALESCE_BY_TRANSPORT,
+    COALESCE_MAX,
+    COALESCE_PER_SUBSCRIBER,
+    Bus,
+    BusClosed,
+    EventFilter,
+    SubscriberBehind,
+    Subscription,
+)
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(20)]
 
@@ -133,6 +142,44 @@ def test_on_count_reports_subscribers_per_transport() -> None:
     bus.unsubscribe(c)
     assert counts == [("ws", 1), ("ws", 2), ("grpc", 1), ("ws", 1), ("grpc", 0)]
     assert (bus.count(), bus.count("ws"), bus.count("grpc")) == (1, 1, 0)
+
+
+def test_the_window_adds_up_each_subscribers_share_by_transport_up_to_the_cap() -> None:
+    bus = Bus(10)
+    viewers = [bus.subscribe(EventFilter(), transport="ws") for _ in range(10)]
+    grpc_share = COALESCE_BY_TRANSPORT["grpc"]
+    assert grpc_share > COALESCE_PER_SUBSCRIBER  # a gRPC wakeup costs more than a viewer's
+    assert bus.window() == pytest.approx(10 * COALESCE_PER_SUBSCRIBER)
+    subscribers = [bus.subscribe(EventFilter(), transport="grpc") for _ in range(20)]
+    assert bus.window() == pytest.approx(10 * COALESCE_PER_SUBSCRIBER + 20 * grpc_share)
+    for sub in viewers:
+        bus.unsubscribe(sub)
+    assert bus.window() == pytest.approx(20 * grpc_share)
+    crowd = [bus.subscribe(EventFilter(), transport="grpc")
+             for _ in range(int(COALESCE_MAX / grpc_share) + 5)]
+    assert bus.window() == COALESCE_MAX
+    for sub in subscribers + crowd:
+        bus.unsubscribe(sub)
+    assert (bus.window(), bus.count(), bus.count("grpc")) == (0, 0, 0)
+
+
+async def test_a_wakeup_soon_after_another_waits_for_the_window() -> None:
+    bus = Bus(10)
+    subs = [bus.subscribe(EventFilter(), transport="grpc") for _ in range(40)]
+    loop = asyncio.get_running_loop()
+    first = asyncio.ensure_future(subs[0].get(timeout=10))
+    await asyncio.sleep(0)
+    bus.publish([stored(1)])  # after a quiet spell: at once
+    assert ids(await first) == [1]
+    woken = loop.time()
+    second = asyncio.ensure_future(subs[0].get(timeout=10))
+    await asyncio.sleep(0)
+    bus.publish([stored(2)])
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert not second.done()  # held for the window, not woken on the next turns of the loop
+    assert ids(await second) == [2]
+    assert loop.time() - woken >= bus.window() * 0.99  # the loop's clock, from the first wakeup
 
 
 async def test_close_hands_over_what_is_queued_then_ends_every_subscriber() -> None:
