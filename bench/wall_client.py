@@ -50,16 +50,20 @@ def read_frames(buf: bytearray) -> tuple[list[tuple[int, int, int]], int]:
     frames, pos, size = [], 0, len(buf)
     while size - pos >= 2:
         head, length, at = buf[pos], buf[pos + 1], pos + 2
-        if head & 0xF0 != 0x80 or length & 0x80 or head & 0x0F not in (TEXT, CLOSE, PING):
+        opcode = head & 0x0F
+        if (head & 0xF0 != 0x80 or length & 0x80 or opcode not in (TEXT, CLOSE, PING)
+                or (opcode != TEXT and length > 125)):  # control frames are short (5.5)
             raise ValueError(f"frame header {head:#04x} {length:#04x}")
         if length >= 126:
             width = 2 if length == 126 else 8
             if size - at < width:
                 break
             length, at = int.from_bytes(buf[at:at + width], "big"), at + width
+            if length >> 63:
+                raise ValueError("frame length with its top bit set")
         if size - at < length:
             break
-        frames.append((head & 0x0F, at, at + length))
+        frames.append((opcode, at, at + length))
         pos = at + length
     return frames, pos
 
@@ -104,16 +108,22 @@ class WallClient(asyncio.Protocol):
         from websockets.frames import Frame, Opcode
 
         self.proto.receive_data(data)
+        last = b""
         for item in self.proto.events_received():
             if not isinstance(item, Frame) or item.opcode is not Opcode.TEXT:
                 continue
+            last = bytes(item.data)
             if self.initial:
-                self._record(frame_events(bytes(item.data)), time.time())
+                self._record(frame_events(last), time.time())
                 continue
             self.initial = True  # the initial page; events come after every client is in
             self.connected.set()
-            # Nothing after the page is buffered in the library yet: the events come later.
-            self.own_frames = not self.proto.extensions and not self.proto.reader.buffer
+        if self.initial and last and not self.proto.extensions:
+            # Switch only where this read ended with the frame just parsed: the library takes
+            # a frame's header out of its buffer before the payload arrives, so an empty buffer
+            # alone does not mean it holds nothing. Otherwise the library reads on.
+            tail = min(len(data), len(last))
+            self.own_frames = not self.proto.reader.buffer and data[-tail:] == last[-tail:]
         self._flush()
         if self.proto.handshake_exc is not None:
             self.finish(f"{type(self.proto.handshake_exc).__name__} connecting")
@@ -133,7 +143,8 @@ class WallClient(asyncio.Protocol):
             elif opcode == PING:
                 self._pong(bytes(self.buf[start:end]))
             else:
-                self.finish(int.from_bytes(self.buf[start:start + 2], "big") or 1005)
+                code = int.from_bytes(self.buf[start:start + 2], "big") if end - start >= 2 else 0
+                self.finish(code or 1005)
                 return
         del self.buf[:used]
 
