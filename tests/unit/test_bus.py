@@ -165,13 +165,14 @@ def test_the_window_adds_up_each_subscribers_share_by_transport_up_to_the_cap() 
 
 async def test_a_wakeup_soon_after_another_waits_for_the_window() -> None:
     bus = Bus(10)
-    subs = [bus.subscribe(EventFilter(), transport="grpc") for _ in range(40)]
+    subs = [bus.subscribe(EventFilter(), transport="grpc") for _ in range(400)]
+    assert bus.window() == COALESCE_MAX  # the widest window: most room for a slow machine
     loop = asyncio.get_running_loop()
     first = asyncio.ensure_future(subs[0].get(timeout=10))
     await asyncio.sleep(0)
+    before_first = loop.time()
     bus.publish([stored(1)])  # after a quiet spell: at once
     assert ids(await first) == [1]
-    woken = loop.time()
     second = asyncio.ensure_future(subs[0].get(timeout=10))
     await asyncio.sleep(0)
     bus.publish([stored(2)])
@@ -179,7 +180,7 @@ async def test_a_wakeup_soon_after_another_waits_for_the_window() -> None:
         await asyncio.sleep(0)
     assert not second.done()  # held for the window, not woken on the next turns of the loop
     assert ids(await second) == [2]
-    assert loop.time() - woken >= bus.window() * 0.99  # the loop's clock, from the first wakeup
+    assert loop.time() - before_first >= bus.window()  # the loop's clock: a lower bound
 
 
 async def test_close_hands_over_what_is_queued_then_ends_every_subscriber() -> None:
