@@ -216,7 +216,7 @@ def main() -> None:
                         help="subscribers asking for one event per message, for batches, or "
                              "one run of each")
     parser.add_argument("--pin", action="store_true",
-                        help="the server on CPU 0, subscribers and publisher on the others")
+                        help="the server on the first CPU, subscribers and publisher on the others")
     args = parser.parse_args()
     header("ingest-to-Subscribe delivery latency")
     shapes = {"single": (1,), "batched": (MAX_BATCH,), "both": (1, MAX_BATCH)}[args.batch]

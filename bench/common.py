@@ -161,7 +161,7 @@ _STARTING_CPUS = frozenset(os.sched_getaffinity(0))
 
 
 def pin_apart(server_pid: int) -> str:
-    """Run the server (every thread) on the first CPU and this process, with the clients and
+    """Run the server (every thread) on the first CPU and this thread, with the clients and
     the publisher it starts from now on, on the others: subscribers and viewers are programs on
     other machines, not processes sharing the server's cores. Returns how it was pinned.
     Each call pins a new server against the CPUs this process started with."""

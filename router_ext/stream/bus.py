@@ -22,10 +22,10 @@ log = logging.getLogger(__name__)
 # wakeups keep to about half of it. A WebSocket viewer written to from the bus's round costs
 # ~30 us (the wall: 59-68% of a core for 20 rounds a second of 1,000 viewers). A gRPC
 # subscriber costs several times that: its task wakes, and grpc.aio sends the message and
-# handles its completion (81 us for a bare grpc.aio server, bench_floors.py). With the server
-# on a core of its own (bench_subscribe_latency.py --pin), 100 gRPC subscribers at 1,000
-# events/s saturated it at 50 us each (p99 1.1-2.1 s) and left it 6-18% idle at 250 and 400 us
-# (p99 62-435 ms), in turn.
+# handles its completion (42-81 us a message for a bare grpc.aio server, bench_floors.py). With
+# the server on a core of its own (bench_subscribe_latency.py --pin), 100 gRPC subscribers at
+# 1,000 events/s saturated it at 50 us each (p99 1.4-2.1 s) and left it 6-18% idle at 250 and
+# 400 us (p99 62-435 ms), in turn (docs/benchmarks.md, live fan-out).
 COALESCE_PER_SUBSCRIBER = 50e-6
 COALESCE_BY_TRANSPORT = {"grpc": 250e-6}
 COALESCE_MAX = 0.050  # the most a wakeup waits for the one before
