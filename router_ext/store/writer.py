@@ -217,6 +217,10 @@ class Writer:
                 item.future.set_result(acks[offset:offset + len(item.rows)])
             offset += len(item.rows)
         self._announce(Committed([StoredEvent(row) for row in stored], notes))
+        # One turn of the loop before the next commit: the callers answer, then the bus's round
+        # (scheduled by the announcement) sends, and only then may the writer thread run again.
+        # A commit beside the round would contend with it for the interpreter lock.
+        await asyncio.sleep(0)
         if self.checkpoint_seconds and stored:
             await self._checkpoint_when_due(loop)
 

@@ -222,7 +222,7 @@ class Bus:
         self._by_transport: dict[str, int] = {}
         self._window = 0.0
         self._due: set[Subscription] = set()  # offered events since their last wakeup
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: asyncio.Handle | None = None
         self._last_wake = float("-inf")
         self._default_queue_size = default_queue_size
         self.closed = False
@@ -288,7 +288,9 @@ class Bus:
             return
         at = self._last_wake + self._window
         if at <= loop.time():
-            self._wake_due()
+            # On the next turn, not now: the writer resolves its callers before it publishes,
+            # so their answers go out before a round that with many viewers takes tens of ms.
+            self._timer = loop.call_soon(self._wake_due)
         else:
             self._timer = loop.call_at(at, self._wake_due)
 

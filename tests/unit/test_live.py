@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -262,12 +263,14 @@ async def test_direct_delivery_sends_while_the_reader_waits_and_keeps_its_cursor
                             queue_size=3, heartbeat_seconds=30, direct=direct)
     pending = await until_subscribed(bus, stream)
     await insert(writer, "d1", "d2")
+    await asyncio.sleep(0)  # the bus's round runs on the turn after the writer answers
     assert delivered == [[1, 2]] and not pending.done()
     ready[0] = False  # the client is not keeping up: the stream yields instead
     await insert(writer, "d3")
     assert [e.id for e in await asyncio.wait_for(pending, 10)] == [3]
     ready[0] = True  # ready, but the caller has not asked for more: [3] may still be sending
     await insert(writer, "d4")
+    await asyncio.sleep(0)
     assert delivered == [[1, 2]]
     assert await next_batch(stream) == [4]
     pending = asyncio.ensure_future(anext(stream))
@@ -278,6 +281,63 @@ async def test_direct_delivery_sends_while_the_reader_waits_and_keeps_its_cursor
     assert delivered == [[1, 2], [5, 6, 7]]
     assert behind.value.resume_after_id == 7
     assert bus.count() == 0
+
+
+async def test_the_writers_callers_resume_before_the_bus_round_delivers(
+        writer: Writer, bus: Bus, reader: Reader) -> None:
+    """A POST is answered before the round its commit starts: with a wall of viewers a round
+    takes tens of milliseconds, which the answer need not wait for."""
+    order: list[str] = []
+    direct = live.DirectDelivery(lambda: True, lambda events: order.append("delivered"))
+    stream = follow_batches(reader, bus, EventFilter(), after_id=None, live_from_id=0,
+                            heartbeat_seconds=30, direct=direct)
+    pending = await until_subscribed(bus, stream)
+    await insert(writer, "o1")
+    order.append("answered")
+    await asyncio.sleep(0)
+    assert order == ["answered", "delivered"]
+    pending.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await pending
+    assert bus.count() == 0
+
+
+async def test_the_next_commit_waits_for_the_round_of_the_one_before(
+        writer: Writer, bus: Bus, reader: Reader) -> None:
+    """The writer thread does not commit beside the bus's round (they would contend for the
+    interpreter lock): a batch queued during a commit starts after that commit's round."""
+    writer.gather_seconds = 0.0  # no pause of its own before the next batch
+    writer.checkpoint_seconds = 0.0
+    order: list[str] = []
+    queued = threading.Event()
+
+    def note_commit(conn: Any, rows: list[Row]) -> None:
+        uid = rows[0]["event_uid"]
+        order.append(f"commit {uid}")
+        if uid == "n1":
+            assert queued.wait(5)  # n2 waits in the queue before n1 commits
+
+    def slow_round(events: list[StoredEvent]) -> None:
+        time.sleep(0.05)  # a long round that lets go of the lock, as socket writes do
+        order.append(f"delivered {events[0].row['event_uid']}")
+
+    writer.in_transaction = note_commit  # runs on the writer thread, inside the transaction
+    direct = live.DirectDelivery(lambda: True, slow_round)
+    stream = follow_batches(reader, bus, EventFilter(), after_id=None, live_from_id=0,
+                            heartbeat_seconds=30, direct=direct)
+    pending = await until_subscribed(bus, stream)
+    first = asyncio.ensure_future(insert(writer, "n1"))
+    while not order:  # n1 is on the writer thread
+        await asyncio.sleep(0.001)
+    second = asyncio.ensure_future(insert(writer, "n2"))
+    await asyncio.sleep(0)  # n2 is queued
+    queued.set()
+    await asyncio.gather(first, second)
+    await asyncio.sleep(0.2)
+    assert order == ["commit n1", "delivered n1", "commit n2", "delivered n2"]
+    pending.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await pending
 
 
 async def test_events_delivered_directly_postpone_the_heartbeat(writer: Writer, bus: Bus,
