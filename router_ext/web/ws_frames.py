@@ -63,7 +63,7 @@ class TextFrames:
                 await protocol.writable.wait()
         if not self._open():
             raise ClientDisconnected
-        protocol.transport.write(text_frame(text.encode()))
+        self.write(text_frame(text.encode()))
 
     def ready(self) -> bool:
         """True when a frame can be written now: open, and the client is keeping up."""
