@@ -146,8 +146,11 @@ class LiveFeed:
         beat = f'{{"type":"heartbeat","last_id":{last_id}}}'
         await self.sender.send(f"[{beat}]" if self.batch else beat, self.sent)
 
-    def direct(self) -> DirectDelivery:
-        """Delivery from the bus's callback while the connection keeps up (no task wakes)."""
+    def direct(self) -> DirectDelivery | None:
+        """Delivery from the bus's callback while the connection keeps up (no task wakes);
+        None on a connection without pre-encoded frames, which could never take it."""
+        if self.sender.frames is None:
+            return None
         return DirectDelivery(self.sender.ready, self._send_now)
 
     def _send_now(self, events: list[StoredEvent]) -> None:
