@@ -12,15 +12,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
-from router_ext.ingest.fields import MAX_SAFE_INT, has_lone_surrogate, repair
+from router_ext.ingest.fields import MAX_SAFE_INT, dumps_stored, has_lone_surrogate, loads_stored
 from router_ext.v1 import types_pb2
 
 Row = dict[str, Any]
 # A row may carry its payload already decoded under this key (not a column), so the sessions
 # fold, the metrics listener and to_api do not decode the JSON text normalize just produced.
 PAYLOAD_CACHE = "_payload"
-# One encoder for every row: json.dumps with options builds a new encoder on each call.
-_encode_compact = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_encode_compact = dumps_stored
 Kind = Literal["event", "update"]
 T = TypeVar("T")
 
@@ -35,17 +34,15 @@ COLUMNS = (
 
 # Rows stored before the field rules may hold NaN/Infinity or a `\ud800` escape: they are read
 # as null and U+FFFD, so every answer stays valid JSON and encodable as UTF-8.
-_decode = json.JSONDecoder(parse_constant=lambda _: None).decode
 
 
 def _loads(text: str | None) -> Any:
     if text is None:
         return None
     try:
-        value = _decode(text)
+        return loads_stored(text)
     except (ValueError, RecursionError):
         return text  # not JSON at all (a damaged row): shown as the text it is
-    return repair(value) if has_lone_surrogate(text) else value
 
 
 def _payload_json(text: str) -> str:
