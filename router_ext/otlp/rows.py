@@ -9,12 +9,12 @@ retrying a request it believes failed stores nothing twice.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from router_ext.errors import InvalidInput, TooLarge
+from router_ext.ingest.fields import dumps
 from router_ext.ingest.normalize import MAX_NAME, build_row
 from router_ext.otlp.resource import Sender
 from router_ext.records import Row
@@ -85,7 +85,7 @@ def make_row(sender: Sender, *, session_id: str, name: str, payload: dict[str, A
              timestamp_ms: int, event_uid: str, limit: int, summary: str | None = None,
              columns: dict[str, Any] | None = None) -> Row:
     """One event row, or InvalidInput/TooLarge naming what does not fit."""
-    text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+    text = dumps(payload)  # values.py made every number finite
     if len(text) > limit:
         raise TooLarge(f"a {name} record's attributes are larger than {limit} bytes",
                        field="attributes")
