@@ -19,7 +19,6 @@ Row = dict[str, Any]
 # A row may carry its payload already decoded under this key (not a column), so the sessions
 # fold, the metrics listener and to_api do not decode the JSON text normalize just produced.
 PAYLOAD_CACHE = "_payload"
-_encode_compact = dumps_stored
 Kind = Literal["event", "update"]
 T = TypeVar("T")
 
@@ -32,11 +31,9 @@ COLUMNS = (
 )
 
 
-# Rows stored before the field rules may hold NaN/Infinity or a `\ud800` escape: they are read
-# as null and U+FFFD, so every answer stays valid JSON and encodable as UTF-8.
-
-
 def _loads(text: str | None) -> Any:
+    # Rows stored before the field rules may hold NaN/Infinity or a `\ud800` escape: they are
+    # read as null and U+FFFD, so every answer stays valid JSON and encodable as UTF-8.
     if text is None:
         return None
     try:
@@ -48,7 +45,7 @@ def _loads(text: str | None) -> Any:
 def _payload_json(text: str) -> str:
     """The stored payload text, spliced as is unless an older row needs it made valid."""
     if "NaN" in text or "Infinity" in text or has_lone_surrogate(text):
-        return _encode_compact(_loads(text))
+        return dumps_stored(_loads(text))
     return text
 
 
@@ -86,7 +83,7 @@ def to_api_json(row: Row) -> str:
     was most of the cost of a 300-event page. `payload` comes last (normalize keeps it out of
     `extra`, so it is there once); JSON readers do not mind the order.
     """
-    head = _encode_compact(_api_fields(row))
+    head = dumps_stored(_api_fields(row))
     return f'{head[:-1]},"payload":{_payload_json(row["payload"])}}}'
 
 
