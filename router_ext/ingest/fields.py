@@ -344,25 +344,34 @@ def check_value(value: Any, name: str, max_depth: int = MAX_JSON_DEPTH) -> Any:
 # the cost of storing a 1 KB payload's text).
 _DUMPS = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
 # msgspec writes a 1 KB payload in ~0.6 us, the standard library in ~5 us. What it will not
-# write (a lone surrogate, a key that is not a string or an integer) the standard library
-# writes, or refuses, as before.
+# write (a lone surrogate, a key that is not a string or an integer, a cycle) the standard
+# library writes, or refuses, as before. (UnicodeEncodeError is a ValueError.)
 _FAST_ENCODE = msgspec.json.Encoder().encode
-_FAST_ENCODE_REFUSALS = (TypeError, ValueError, UnicodeEncodeError, msgspec.EncodeError)
+_FAST_ENCODE_REFUSALS = (TypeError, ValueError, RecursionError, msgspec.EncodeError)
 _STORED_DUMPS = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 _STORED_DECODER = json.JSONDecoder(parse_constant=lambda _: None).decode
 
 
 def dumps(value: Any) -> str:
-    """Compact JSON text as stored (UTF-8, NaN refused)."""
+    """Compact JSON text as stored (UTF-8, NaN refused) of a JSON-shaped value: dicts with
+    string keys, lists, strings, numbers, booleans and None, as decoding JSON gives them."""
     try:
         encoded = _FAST_ENCODE(value)
     except _FAST_ENCODE_REFUSALS:
         return _DUMPS(value)
-    # msgspec writes NaN and Infinity as null; the standard library refuses them, as we do.
-    # Without a null in the text there is none, so the walk is only for texts holding one.
-    if b"null" in encoded and _find(value, _non_finite, "value") is not None:
-        return _DUMPS(value)  # raises ValueError, naming the value
+    # msgspec writes NaN and Infinity as null, where the standard library refuses them, as we
+    # do. A text without a null value held neither; one with it is written again by the
+    # standard library, which refuses a non-finite number.
+    if b"null" in encoded and _holds_null_value(encoded):
+        return _DUMPS(value)
     return encoded.decode()
+
+
+def _holds_null_value(compact: bytes) -> bool:
+    """Whether compact JSON text holds a null value, not only the letters in a string (as in
+    "2>/dev/null", common in commands). A value follows `:`, `,` or `[`, or is the text."""
+    return (compact == b"null" or b":null" in compact or b",null" in compact
+            or b"[null" in compact)
 
 
 def dumps_stored(value: Any) -> str:

@@ -108,9 +108,18 @@ def test_dumps_reads_back_as_the_value(value: Any) -> None:
 
 @pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
 def test_dumps_refuses_nan_and_infinity_anywhere(bad: float) -> None:
-    for value in (bad, [1, bad], {"a": {"b": [None, bad]}}):
+    for value in (bad, [1, bad], [bad, 1], {"a": {"b": [None, bad]}}, {"a": (1, bad)},
+                  {"cmd": "ls 2>/dev/null", "x": bad}, {"x": bad, "cmd": "/dev/null"}):
         with pytest.raises(ValueError):
             fields.dumps(value)
+
+
+@pytest.mark.parametrize("value", [
+    {"command": "ls 2>/dev/null", "exit": None, "n": [0.1, -0.0]},
+    {"command": "ls 2>/dev/null"}, {"text": "a:null,null[null"}, [None], None, {"a": [1, None]},
+])
+def test_dumps_writes_texts_holding_null_as_the_standard_library_does(value: Any) -> None:
+    assert fields.dumps(value) == json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def test_dumps_takes_the_keys_the_standard_library_takes() -> None:
