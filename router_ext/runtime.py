@@ -82,6 +82,7 @@ class RouterExt:
         self.bus.on_count.append(
             lambda transport, n: self.metrics.subscribers.labels(transport).set(n))
         self.metrics.queue_depth.set_function(lambda: self.writer.depth)
+        self.writer.on_transaction = self.metrics.observe_write
         prices = PriceTable.load(settings.prices_path)
         self.harness = HarnessMetrics(self.registry, prices)
         self.telemetry = TelemetryMetrics(self.registry, self.harness.model_label,

@@ -26,7 +26,8 @@ CATALOG = (
     "harness_api_request_duration_seconds", "harness_tokens_total", "harness_cost_usd_total",
     "harness_hitl_requests_total", "harness_hitl_resolutions_total", "harness_hitl_pending",
     "harness_stream_subscribers", "harness_stream_messages_dropped_total", "harness_build_info",
-    "harness_ralph_loops_active", "harness_db_size_bytes",
+    "harness_ralph_loops_active", "harness_db_size_bytes", "harness_write_batch_rows",
+    "harness_write_duration_seconds",
 )
 
 
@@ -96,6 +97,29 @@ def test_counts_follow_what_was_committed(fed: ServerProcess) -> None:
     assert sample(text, "harness_api_request_duration_seconds_count", route="/v1/jobs",
                   method="POST", status="201") == 1
     assert sample(text, "harness_sessions_active", source="interactive") == 0
+
+
+def test_writer_transactions_account_for_every_row(fed: ServerProcess) -> None:
+    """Every row sent through the writer, a repeated one too, is in exactly one transaction."""
+    before = httpx.get(f"{fed.url}/metrics").text
+    uids = [uuid.uuid4().hex for _ in range(5)]
+    with httpx.Client(base_url=fed.url, timeout=10) as http:
+        for uid in [*uids, uids[0]]:
+            r = http.post("/events", json={"source_app": "proj", "session_id": "rows",
+                                           "hook_event_type": "Notification", "event_uid": uid,
+                                           "payload": {"message": "hello"}})
+            assert r.status_code == 200, r.text
+    after = httpx.get(f"{fed.url}/metrics").text
+
+    def grew(name: str, **labels: str) -> float:
+        return (sample(after, name, **labels) or 0.0) - (sample(before, name, **labels) or 0.0)
+
+    transactions = grew("harness_write_batch_rows_count")
+    assert grew("harness_write_batch_rows_sum") == 6
+    assert 1 <= transactions <= 6  # one request at a time: mostly one row each
+    assert grew("harness_write_duration_seconds_count") == transactions
+    assert 0 < grew("harness_write_duration_seconds_sum") < 60
+    assert grew("harness_write_batch_rows_bucket", le="1024.0") == transactions
 
 
 def test_labels_stay_bounded(fed: ServerProcess) -> None:

@@ -12,6 +12,9 @@ from router_ext._version import __version__
 from router_ext.ingest.fields import REPAIRS
 
 INGEST_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
+# Rows per writer transaction: powers of two up to the largest batch the writer takes.
+WRITE_BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+WRITE_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 TRANSPORTS = ("http", "grpc", "ws", "otlp")
 STREAM_TRANSPORTS = ("ws", "grpc", "sse")
 REJECT_REASONS = ("invalid", "unauthorized", "too_large", "rate_limited", "unavailable")
@@ -51,6 +54,16 @@ class IngestMetrics:
             ["transport"], buckets=INGEST_BUCKETS, registry=registry)
         self.queue_depth = Gauge(
             "harness_write_queue_depth", "Rows waiting for the writer", registry=registry)
+        # With the ingest duration these say where ingest time goes: a commit that takes most
+        # of it is the database (disk, a long transaction); little rows per batch under load
+        # is the event loop, not the database, keeping up.
+        self.write_batch_rows = Histogram(
+            "harness_write_batch_rows", "Rows the writer committed together in one transaction",
+            buckets=WRITE_BATCH_BUCKETS, registry=registry)
+        self.write_duration = Histogram(
+            "harness_write_duration_seconds",
+            "Time from a batch leaving the write queue to its commit",
+            buckets=WRITE_BUCKETS, registry=registry)
         self.subscribers = Gauge(
             "harness_stream_subscribers", "Live stream subscribers, by transport",
             ["transport"], registry=registry)
@@ -69,3 +82,9 @@ class IngestMetrics:
         for transport in STREAM_TRANSPORTS:
             self.subscribers.labels(transport).set(0)
             self.dropped.labels(transport, "slow_consumer")
+
+
+    def observe_write(self, rows: int, seconds: float) -> None:
+        """One writer transaction of `rows` rows committed in `seconds`."""
+        self.write_batch_rows.observe(rows)
+        self.write_duration.observe(seconds)

@@ -28,7 +28,8 @@ from router_ext.store.inserts import EVENTS, Ack, insert_rows, last_event_id
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-__all__ = ["EVENTS", "Ack", "BatchHook", "CommitListener", "Committed", "WriteOp", "Writer"]
+__all__ = ["EVENTS", "Ack", "BatchHook", "CommitListener", "Committed", "TransactionObserver",
+           "WriteOp", "Writer"]
 
 
 @dataclass(slots=True)
@@ -44,6 +45,9 @@ class Committed:
 BatchHook = Callable[[Connection, list[Row]], FoldNotes | None]
 # Runs on the event loop after commit with what was stored or updated (bus, metrics).
 CommitListener = Callable[[Committed], None]
+# Told of every insert batch committed: its rows (stored or found already stored), and the
+# seconds from leaving the queue to commit (the writer thread's hop, the transaction, its steps).
+TransactionObserver = Callable[[int, float], None]
 # An arbitrary write, run in its own transaction; returns (result, rows to announce as updates).
 WriteOp = Callable[[Connection], tuple[Any, list[Row]]]
 # A batch's acks, the rows stored, and what the in-transaction step noted.
@@ -104,6 +108,7 @@ class Writer:
         # Set by the composition root (router_ext.runtime), which also orders the listeners.
         self.in_transaction: BatchHook | None = None
         self.listeners: list[CommitListener] = []
+        self.on_transaction: TransactionObserver | None = None
         # Told after every Writer.run transaction commits, before its updates are announced:
         # such a write may change or delete stored events without naming them (retention, an
         # import), so a copy of stored rows kept after commit cannot trust itself past one.
@@ -198,6 +203,7 @@ class Writer:
 
     async def _run_inserts(self, loop: asyncio.AbstractEventLoop, batch: list[_Insert]) -> None:
         rows = [row for item in batch for row in item.rows]
+        started = loop.time()
         try:
             acks, stored, notes = await loop.run_in_executor(self._thread,
                                                              self._commit_isolating, rows)
@@ -210,6 +216,8 @@ class Writer:
                     item.future.set_exception(error)
             return
         self.batches_committed += 1
+        if self.on_transaction is not None:
+            self.on_transaction(len(rows), loop.time() - started)
         offset = 0
         for item in batch:
             self._queued_rows -= len(item.rows)
