@@ -76,8 +76,25 @@ def parse_wrk(out: str) -> dict[str, float]:
     return row
 
 
+def writer_totals(url: str) -> tuple[float, float, float]:
+    """(transactions, rows, seconds) the writer committed so far, from router-ext's /metrics."""
+    import httpx
+
+    text = httpx.get(f"{url}/metrics", timeout=10).text
+
+    def value(name: str) -> float:
+        found = re.search(rf"^{name} (\S+)$", text, re.MULTILINE)
+        return float(found[1]) if found else 0.0
+
+    return (value("harness_write_batch_rows_count"), value("harness_write_batch_rows_sum"),
+            value("harness_write_duration_seconds_sum"))
+
+
 def load_round(target: Target, seconds: int, connections: int) -> dict[str, float]:
-    """One wrk run against a target, with the server's and the machine's CPU around it."""
+    """One wrk run against a target, with the server's and the machine's CPU around it, and
+    for router-ext its writer's transactions (rows in each, time to commit each)."""
+    ours = target.name == "router-ext"
+    writer0 = writer_totals(target.url) if ours else (0.0, 0.0, 0.0)
     cpu0 = cpu_seconds(target.pid) if target.pid else 0.0
     busy0, total0 = machine_busy()
     out = subprocess.run(
@@ -91,6 +108,10 @@ def load_round(target: Target, seconds: int, connections: int) -> dict[str, floa
     row["cpu_us"] = ((cpu_seconds(target.pid) - cpu0) / max(ok, 1) * 1e6 if target.pid
                      else float("nan"))
     row["machine"] = 100 * os.cpu_count() * (busy1 - busy0) / max(total1 - total0, 1)  # type: ignore[operator]
+    if ours:
+        count, rows, spent = (b - a for a, b in zip(writer0, writer_totals(target.url),
+                                                       strict=True))
+        row["tx_rows"], row["tx_ms"] = rows / max(count, 1), spent / max(count, 1) * 1e3
     target.rounds.append(row)
     return row
 
@@ -158,7 +179,9 @@ def run(args: argparse.Namespace) -> None:
                 row = load_round(target, args.seconds, args.connections)
                 print(f"round {n + 1} {target.name:<11} {row['rate']:>8,.0f} events/s  "
                       f"p50={row['p50']:.1f} ms p99={row['p99']:.1f} ms  "
-                      f"CPU={row['cpu_us']:.0f} us/event  machine={row['machine']:.0f}%",
+                      f"CPU={row['cpu_us']:.0f} us/event  machine={row['machine']:.0f}%"
+                      + (f"  writer: {row['tx_rows']:.1f} rows/transaction, "
+                         f"{row['tx_ms']:.2f} ms each" if "tx_rows" in row else ""),
                       flush=True)
                 time.sleep(2)  # let the last round's checkpoint and fan-out settle
         for target, (proc, stop, results) in zip(targets, watchers, strict=False):
