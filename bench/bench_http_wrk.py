@@ -3,7 +3,8 @@
 wrk is a C load generator: at these rates it takes about a tenth of a core, so the two cores
 are left to the server, unlike the Python clients of bench_http_events.py. Each round runs
 `wrk -c CONNECTIONS` for SECONDS against router-ext, then against the peer when one is given,
-and prints events/s, p50/p99, the server's CPU per event and how busy the whole machine was.
+and prints events/s, p50/p99, the server's CPU per event and how busy the whole machine was;
+for router-ext also its writer's rows and time per transaction over the round (from /metrics).
 
     .venv/bin/python bench/bench_http_wrk.py [--rounds 3] [--seconds 15] [--connections 32]
         [--ws-clients 10] [--peer-url http://127.0.0.1:4000 --peer-pid PID]
@@ -76,25 +77,25 @@ def parse_wrk(out: str) -> dict[str, float]:
     return row
 
 
-def writer_totals(url: str) -> tuple[float, float, float]:
-    """(transactions, rows, seconds) the writer committed so far, from router-ext's /metrics."""
+def writer_totals(url: str) -> tuple[float, float, float] | None:
+    """(transactions, rows, seconds) the writer committed so far, from router-ext's /metrics;
+    None when they are not there (a /metrics behind a token, a build without them)."""
     import httpx
 
     text = httpx.get(f"{url}/metrics", timeout=10).text
-
-    def value(name: str) -> float:
-        found = re.search(rf"^{name} (\S+)$", text, re.MULTILINE)
-        return float(found[1]) if found else 0.0
-
-    return (value("harness_write_batch_rows_count"), value("harness_write_batch_rows_sum"),
-            value("harness_write_duration_seconds_sum"))
+    found = [re.search(rf"^{name} (\S+)$", text, re.MULTILINE)
+             for name in ("harness_write_batch_rows_count", "harness_write_batch_rows_sum",
+                          "harness_write_duration_seconds_sum")]
+    if not all(found):
+        return None
+    count, rows, seconds = (float(f[1]) for f in found if f)
+    return count, rows, seconds
 
 
 def load_round(target: Target, seconds: int, connections: int) -> dict[str, float]:
     """One wrk run against a target, with the server's and the machine's CPU around it, and
     for router-ext its writer's transactions (rows in each, time to commit each)."""
-    ours = target.name == "router-ext"
-    writer0 = writer_totals(target.url) if ours else (0.0, 0.0, 0.0)
+    writer0 = writer_totals(target.url) if target.name == "router-ext" else None
     cpu0 = cpu_seconds(target.pid) if target.pid else 0.0
     busy0, total0 = machine_busy()
     out = subprocess.run(
@@ -108,9 +109,9 @@ def load_round(target: Target, seconds: int, connections: int) -> dict[str, floa
     row["cpu_us"] = ((cpu_seconds(target.pid) - cpu0) / max(ok, 1) * 1e6 if target.pid
                      else float("nan"))
     row["machine"] = 100 * os.cpu_count() * (busy1 - busy0) / max(total1 - total0, 1)  # type: ignore[operator]
-    if ours:
-        count, rows, spent = (b - a for a, b in zip(writer0, writer_totals(target.url),
-                                                       strict=True))
+    writer1 = writer_totals(target.url) if writer0 is not None else None
+    if writer0 is not None and writer1 is not None:
+        count, rows, spent = (b - a for a, b in zip(writer0, writer1, strict=True))
         row["tx_rows"], row["tx_ms"] = rows / max(count, 1), spent / max(count, 1) * 1e3
     target.rounds.append(row)
     return row

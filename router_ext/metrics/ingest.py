@@ -12,8 +12,8 @@ from router_ext._version import __version__
 from router_ext.ingest.fields import REPAIRS
 
 INGEST_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
-# Rows per writer transaction: powers of two up to the largest batch the writer takes.
-WRITE_BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+# Rows per writer batch: powers of two past ROUTER_EXT_WRITE_BATCH_MAX's default (2,000).
+WRITE_BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
 WRITE_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 TRANSPORTS = ("http", "grpc", "ws", "otlp")
 STREAM_TRANSPORTS = ("ws", "grpc", "sse")
@@ -54,15 +54,15 @@ class IngestMetrics:
             ["transport"], buckets=INGEST_BUCKETS, registry=registry)
         self.queue_depth = Gauge(
             "harness_write_queue_depth", "Rows waiting for the writer", registry=registry)
-        # With the ingest duration these say where ingest time goes: a commit that takes most
-        # of it is the database (disk, a long transaction); little rows per batch under load
-        # is the event loop, not the database, keeping up.
+        # Beside the ingest duration these show how much of an ingest is the write (see
+        # docs/sessions-and-metrics.md).
         self.write_batch_rows = Histogram(
-            "harness_write_batch_rows", "Rows the writer committed together in one transaction",
+            "harness_write_batch_rows",
+            "Rows per committed writer batch (stored, repeated or refused alone)",
             buckets=WRITE_BATCH_BUCKETS, registry=registry)
         self.write_duration = Histogram(
             "harness_write_duration_seconds",
-            "Time from a batch leaving the write queue to its commit",
+            "Time from a batch leaving the write queue to its commit, hand-offs included",
             buckets=WRITE_BUCKETS, registry=registry)
         self.subscribers = Gauge(
             "harness_stream_subscribers", "Live stream subscribers, by transport",
@@ -82,7 +82,6 @@ class IngestMetrics:
         for transport in STREAM_TRANSPORTS:
             self.subscribers.labels(transport).set(0)
             self.dropped.labels(transport, "slow_consumer")
-
 
     def observe_write(self, rows: int, seconds: float) -> None:
         """One writer transaction of `rows` rows committed in `seconds`."""

@@ -45,8 +45,10 @@ class Committed:
 BatchHook = Callable[[Connection, list[Row]], FoldNotes | None]
 # Runs on the event loop after commit with what was stored or updated (bus, metrics).
 CommitListener = Callable[[Committed], None]
-# Told of every insert batch committed: its rows (stored or found already stored), and the
-# seconds from leaving the queue to commit (the writer thread's hop, the transaction, its steps).
+# Told once for every insert batch that committed: its rows (stored, found already stored or
+# refused alone), and the seconds from leaving the queue to commit, on the loop's clock (the
+# hand-offs to the writer thread and back, and any wait for the interpreter lock, included).
+# A batch split to find a refused row is told once; a batch the database failed is not told.
 TransactionObserver = Callable[[int, float], None]
 # An arbitrary write, run in its own transaction; returns (result, rows to announce as updates).
 WriteOp = Callable[[Connection], tuple[Any, list[Row]]]
@@ -216,14 +218,13 @@ class Writer:
                     item.future.set_exception(error)
             return
         self.batches_committed += 1
-        if self.on_transaction is not None:
-            self.on_transaction(len(rows), loop.time() - started)
         offset = 0
         for item in batch:
             self._queued_rows -= len(item.rows)
             if not item.future.done():
                 item.future.set_result(acks[offset:offset + len(item.rows)])
             offset += len(item.rows)
+        self._observe(len(rows), loop.time() - started)
         self._announce(Committed([StoredEvent(row) for row in stored], notes))
         # One turn of the loop before the next commit: the callers answer, then the bus's round
         # (scheduled by the announcement) sends, and only then may the writer thread run again.
@@ -256,6 +257,14 @@ class Writer:
         if not op.future.done():
             op.future.set_result(result)
         self._announce(Committed([StoredEvent(row, "update") for row in updated]))
+
+    def _observe(self, rows: int, seconds: float) -> None:
+        if self.on_transaction is None:
+            return
+        try:
+            self.on_transaction(rows, seconds)
+        except Exception:  # an observer's bug must not stop the writer
+            log.exception("transaction observer %r failed", self.on_transaction)
 
     def _announce(self, batch: Committed) -> None:
         if not batch.events:

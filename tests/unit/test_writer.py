@@ -173,6 +173,21 @@ async def test_a_failing_listener_fails_no_caller_and_stops_nothing(writer: Writ
     assert after == [1, 2, 3]  # listeners after the broken one still ran
 
 
+async def test_a_failing_transaction_observer_fails_no_caller_and_stops_nothing(
+        writer: Writer) -> None:
+    told: list[int] = []
+
+    def broken(rows: int, seconds: float) -> None:
+        told.append(rows)
+        raise RuntimeError("observer bug")
+
+    writer.on_transaction = broken
+    first = await writer.insert([ev("o1"), ev("o2")])
+    second = await writer.insert([ev("o3")])
+    assert [a.id for a in first + second] == [1, 2, 3]
+    assert told == [2, 1] and writer.depth == 0
+
+
 async def test_a_row_that_fails_the_in_transaction_step_is_refused_alone(
         writer: Writer, query: Query) -> None:
     announced: list[int] = []
