@@ -81,14 +81,16 @@ def writer_totals(url: str) -> tuple[float, float, float] | None:
     """(transactions, rows, seconds) the writer committed so far, from router-ext's /metrics;
     None when they are not there (a /metrics behind a token, a build without them)."""
     import httpx
+    from prometheus_client.parser import text_string_to_metric_families
 
     text = httpx.get(f"{url}/metrics", timeout=10).text
-    found = [re.search(rf"^{name} (\S+)$", text, re.MULTILINE)
-             for name in ("harness_write_batch_rows_count", "harness_write_batch_rows_sum",
-                          "harness_write_duration_seconds_sum")]
-    if not all(found):
+    values = {sample.name: sample.value for family in text_string_to_metric_families(text)
+              for sample in family.samples}
+    names = ("harness_write_batch_rows_count", "harness_write_batch_rows_sum",
+             "harness_write_duration_seconds_sum")
+    if not all(name in values for name in names):
         return None
-    count, rows, seconds = (float(f[1]) for f in found if f)
+    count, rows, seconds = (values[name] for name in names)
     return count, rows, seconds
 
 
