@@ -4,10 +4,16 @@ wrk is a C load generator: at these rates it takes about a tenth of a core, so t
 are left to the server, unlike the Python clients of bench_http_events.py. Each round runs
 `wrk -c CONNECTIONS` for SECONDS against router-ext, then against the peer when one is given,
 and prints events/s, p50/p99, the server's CPU per event and how busy the whole machine was;
-for router-ext also its writer's rows and time per transaction over the round (from /metrics).
+for router-ext also the CPU per event of its event loop's thread and of its other threads (the
+writer's, mostly), and its writer's rows and time per transaction over the round (/metrics).
+
+`--independent N` adds a round against N router-ext servers at once, each with its own
+database and its own wrk taking CONNECTIONS/N: nothing is shared, so their sum is the most
+that splitting the work over N processes could take on this machine, before any cost of
+sharing the one database, the live bus or the relay between them.
 
     .venv/bin/python bench/bench_http_wrk.py [--rounds 3] [--seconds 15] [--connections 32]
-        [--ws-clients 10] [--peer-url http://127.0.0.1:4000 --peer-pid PID]
+        [--ws-clients 10] [--independent 2] [--peer-url http://127.0.0.1:4000 --peer-pid PID]
 
 Needs `wrk` on PATH (Debian: apt-get install wrk). The peer is any server you started that
 takes the same POST /events body and, for --ws-clients, streams events on a WebSocket
@@ -19,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import multiprocessing as mp
 import os
 import re
@@ -38,12 +45,19 @@ UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 
 @dataclass
 class Target:
-    """One server under load: where it listens, its process, and what its rounds measured."""
+    """Servers loaded together (one, or N independent ones): where they listen, their
+    processes, whether they are router-ext's, and what their rounds measured."""
 
     name: str
-    url: str
-    pid: int | None
+    urls: list[str]
+    pids: list[int | None]
+    ours: bool = True
     rounds: list[dict[str, float]] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        """The first server's address (the one the WebSocket clients watch)."""
+        return self.urls[0]
 
 
 def machine_busy() -> tuple[int, int]:
@@ -77,41 +91,72 @@ def parse_wrk(out: str) -> dict[str, float]:
     return row
 
 
-def writer_totals(url: str) -> tuple[float, float, float] | None:
+def writer_totals(urls: list[str]) -> tuple[float, float, float] | None:
     """(transactions, rows, seconds) the writer committed so far, from router-ext's /metrics;
     None when they are not there (a /metrics behind a token, a build without them)."""
     import httpx
     from prometheus_client.parser import text_string_to_metric_families
 
-    text = httpx.get(f"{url}/metrics", timeout=10).text
-    values = {sample.name: sample.value for family in text_string_to_metric_families(text)
-              for sample in family.samples}
     names = ("harness_write_batch_rows_count", "harness_write_batch_rows_sum",
              "harness_write_duration_seconds_sum")
-    if not all(name in values for name in names):
-        return None
-    count, rows, seconds = (values[name] for name in names)
+    totals = [0.0, 0.0, 0.0]
+    for url in urls:
+        text = httpx.get(f"{url}/metrics", timeout=10).text
+        values = {sample.name: sample.value for family in text_string_to_metric_families(text)
+                  for sample in family.samples}
+        if not all(name in values for name in names):
+            return None
+        totals = [t + values[name] for t, name in zip(totals, names, strict=True)]
+    count, rows, seconds = totals
     return count, rows, seconds
 
 
-def load_round(target: Target, seconds: int, connections: int) -> dict[str, float]:
-    """One wrk run against a target, with the server's and the machine's CPU around it, and
-    for router-ext its writer's transactions (rows in each, time to commit each)."""
-    writer0 = writer_totals(target.url) if target.name == "router-ext" else None
-    cpu0 = cpu_seconds(target.pid) if target.pid else 0.0
-    busy0, total0 = machine_busy()
-    out = subprocess.run(
+def cpu_of(target: Target) -> tuple[float, float]:
+    """(all threads, event-loop threads) CPU seconds of a target's processes so far; the
+    loop's is 0 for a server that is not router-ext's (its threads are not known)."""
+    pids = [pid for pid in target.pids if pid]
+    whole = sum(cpu_seconds(pid) for pid in pids)
+    loop = sum(cpu_seconds(pid, thread=pid) for pid in pids) if target.ours else 0.0
+    return whole, loop
+
+
+def wrk(url: str, connections: int, seconds: int) -> subprocess.Popen[str]:
+    """Start one wrk posting the benchmark body to url/events."""
+    return subprocess.Popen(
         ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "--latency",
-         "-s", str(SCRIPT), f"{target.url}/events"],
-        capture_output=True, text=True, timeout=seconds + 60, check=True).stdout
+         "-s", str(SCRIPT), f"{url}/events"], stdout=subprocess.PIPE, text=True)
+
+
+def combined(rows: list[dict[str, float]]) -> dict[str, float]:
+    """Rounds of several wrk run side by side as one: counts and rates added, latencies the
+    worst of them."""
+    out = {key: sum(r[key] for r in rows) for key in ("requests", "failed", "socket_errors")}
+    out["seconds"] = max(r["seconds"] for r in rows)
+    out["rate"] = sum((r["requests"] - r["failed"]) / r["seconds"] for r in rows)
+    out["p50"], out["p99"] = max(r["p50"] for r in rows), max(r["p99"] for r in rows)
+    return out
+
+
+def load_round(target: Target, seconds: int, connections: int) -> dict[str, float]:
+    """One wrk run against each of a target's servers at once (the connections divided
+    between them), with the servers' and the machine's CPU around it, and for router-ext its
+    writers' transactions (rows in each, time to commit each)."""
+    writer0 = writer_totals(target.urls) if target.ours else None
+    cpu0, loop0 = cpu_of(target)
+    busy0, total0 = machine_busy()
+    runs = [wrk(url, connections // len(target.urls), seconds) for url in target.urls]
+    outs = [run.communicate(timeout=seconds + 60)[0] for run in runs]
+    if any(run.returncode for run in runs):
+        raise RuntimeError(f"wrk failed against {target.name}:\n{outs}")
     busy1, total1 = machine_busy()
-    row = parse_wrk(out)
+    row = combined([parse_wrk(out) for out in outs])
     ok = row["requests"] - row["failed"]
-    row["rate"] = ok / row["seconds"]
-    row["cpu_us"] = ((cpu_seconds(target.pid) - cpu0) / max(ok, 1) * 1e6 if target.pid
-                     else float("nan"))
+    cpu1, loop1 = cpu_of(target)
+    row["cpu_us"] = (cpu1 - cpu0) / max(ok, 1) * 1e6 if any(target.pids) else float("nan")
+    if target.ours:
+        row["loop_us"] = (loop1 - loop0) / max(ok, 1) * 1e6
     row["machine"] = 100 * os.cpu_count() * (busy1 - busy0) / max(total1 - total0, 1)  # type: ignore[operator]
-    writer1 = writer_totals(target.url) if writer0 is not None else None
+    writer1 = writer_totals(target.urls) if writer0 is not None else None
     if writer0 is not None and writer1 is not None:
         count, rows, spent = (b - a for a, b in zip(writer0, writer1, strict=True))
         row["tx_rows"], row["tx_ms"] = rows / max(count, 1), spent / max(count, 1) * 1e3
@@ -158,6 +203,14 @@ def attach(target: Target, clients: int) -> tuple[Any, Any, Any]:
     return proc, stop, results
 
 
+def _threads(row: dict[str, float]) -> str:
+    """router-ext's CPU per event split by thread, or nothing for a peer."""
+    if "loop_us" not in row:
+        return ""
+    return (f" (event loop {row['loop_us']:.0f}, other threads "
+            f"{row['cpu_us'] - row['loop_us']:.0f})")
+
+
 def report(target: Target) -> str:
     """The median round of a target as one line."""
     rates = [r["rate"] for r in target.rounds]
@@ -165,24 +218,37 @@ def report(target: Target) -> str:
     failed = sum(int(r["failed"] + r["socket_errors"]) for r in target.rounds)
     return (f"{target.name:<11} {statistics.median(rates):>8,.0f} events/s (rounds "
             f"{', '.join(f'{r:,.0f}' for r in rates)})  p50={pick['p50']:.1f} ms "
-            f"p99={pick['p99']:.1f} ms  server CPU={pick['cpu_us']:.0f} us/event  "
+            f"p99={pick['p99']:.1f} ms  server CPU={pick['cpu_us']:.0f} us/event"
+            f"{_threads(pick)}  "
             f"machine busy={pick['machine']:.0f}% of {os.cpu_count() * 100}%  "  # type: ignore[operator]
             f"failed={failed}")
 
 
+def independent(stack: contextlib.ExitStack, count: int) -> Target:
+    """`count` router-ext servers, each with its own database, loaded together."""
+    servers = [stack.enter_context(bench_server()) for _ in range(count)]
+    return Target(f"router-ext x{count}", [s.url for s in servers],
+                  [s.proc.pid for s in servers])
+
+
 def run(args: argparse.Namespace) -> None:
     """Rounds in turn against router-ext and the peer, then the medians and their ratio."""
-    with bench_server() as server:
-        targets = [Target("router-ext", server.url, server.proc.pid)]
+    with contextlib.ExitStack() as stack:
+        server = stack.enter_context(bench_server())
+        targets = [Target("router-ext", [server.url], [server.proc.pid])]
+        if args.independent > 1:
+            targets.append(independent(stack, args.independent))
         if args.peer_url:
-            targets.append(Target("peer", args.peer_url.rstrip("/"), args.peer_pid))
+            targets.append(Target("peer", [args.peer_url.rstrip("/")], [args.peer_pid],
+                                  ours=False))
         watchers = [attach(t, args.ws_clients) for t in targets] if args.ws_clients else []
         for n in range(args.rounds):
             for target in targets:
                 row = load_round(target, args.seconds, args.connections)
                 print(f"round {n + 1} {target.name:<11} {row['rate']:>8,.0f} events/s  "
                       f"p50={row['p50']:.1f} ms p99={row['p99']:.1f} ms  "
-                      f"CPU={row['cpu_us']:.0f} us/event  machine={row['machine']:.0f}%"
+                      f"CPU={row['cpu_us']:.0f} us/event{_threads(row)}  "
+                      f"machine={row['machine']:.0f}%"
                       + (f"  writer: {row['tx_rows']:.1f} rows/transaction, "
                          f"{row['tx_ms']:.2f} ms each" if "tx_rows" in row else ""),
                       flush=True)
@@ -198,9 +264,12 @@ def run(args: argparse.Namespace) -> None:
     for target in targets:
         print(report(target), flush=True)
     print(f"router-ext RSS {rss:.0f} MB (peak {peak:.0f})", flush=True)
-    if len(targets) == 2:
-        ours, peer = (statistics.median(r["rate"] for r in t.rounds) for t in targets)
-        print(f"router-ext / peer = {ours / peer:.2f}x  {load_average()}", flush=True)
+    if args.peer_url:
+        peer = statistics.median(r["rate"] for r in targets[-1].rounds)
+        for target in targets[:-1]:
+            ours = statistics.median(r["rate"] for r in target.rounds)
+            print(f"{target.name} / peer = {ours / peer:.2f}x", flush=True)
+    print(load_average(), flush=True)
 
 
 def main() -> None:
@@ -210,10 +279,17 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--ws-clients", type=int, default=0,
                         help="WebSocket /stream clients attached to each server (e.g. 10)")
+    parser.add_argument("--independent", type=int, default=0, metavar="N",
+                        help="also load N router-ext servers with nothing shared at once "
+                        "(each its own database and wrk): the ceiling of a split over N "
+                        "processes")
     parser.add_argument("--peer-url", help="a peer server already running, e.g. "
                         "http://127.0.0.1:4000")
     parser.add_argument("--peer-pid", type=int, help="the peer's process id, for its CPU")
     args = parser.parse_args()
+    if args.independent > 1 and args.ws_clients:
+        # The viewers would see one of the N servers while wrk's counts are all of them.
+        parser.error("--independent measures POST alone; run it without --ws-clients")
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not on PATH (Debian: apt-get install wrk)")
     header(f"POST /events under wrk, ~1 KB bodies, {args.connections} keep-alive connections"

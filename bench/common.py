@@ -83,9 +83,11 @@ def rss_mb(pid: int) -> tuple[float, float]:
     return fields.get("VmRSS", 0.0), fields.get("VmHWM", 0.0)
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process (all its threads) has used, from /proc."""
-    with open(f"/proc/{pid}/stat") as fh:
+def cpu_seconds(pid: int, thread: int | None = None) -> float:
+    """User + system CPU time a process (all its threads) has used, from /proc; with `thread`,
+    only that thread's (the main thread's id is the process id)."""
+    path = f"/proc/{pid}/stat" if thread is None else f"/proc/{pid}/task/{thread}/stat"
+    with open(path) as fh:
         fields = fh.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
