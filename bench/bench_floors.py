@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from bench_http_events import drive
@@ -78,8 +79,9 @@ def sqlite_floor(indexes: bool, per_transaction: int = 1000) -> float:
         return ROWS / (time.perf_counter() - started)
 
 
-def _writer_rate() -> float:
-    """Rows/s of router-ext's writer (dedup, ids, sessions fold), same rows and batches."""
+def writer_rate(per_transaction: int = 1000) -> float:
+    """Rows/s of router-ext's writer alone (dedup, ids, sessions fold, counts), in this process,
+    with the rows sqlite_floor inserts, `per_transaction` a batch; nothing else is timed."""
     from router_ext.ingest.normalize import build_row
     from router_ext.runtime import RouterExt
     from router_ext.settings import Settings
@@ -92,7 +94,8 @@ def _writer_rate() -> float:
         batches = [[build_row(source_app="bench", session_id=f"s{n % 50}",
                               hook_event_type="PreToolUse", payload=payload,
                               payload_text=json.dumps(payload), tool_name="Bash")
-                    for n in range(b, b + 1000)] for b in range(0, ROWS, 1000)]
+                    for n in range(b, b + per_transaction)]
+                   for b in range(0, ROWS, per_transaction)]
         started = time.perf_counter()
         for batch in batches:
             await core.writer.insert(batch)
@@ -113,7 +116,8 @@ def serve_grpc_floor() -> None:
     async def unary(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
         return b""
 
-    async def stream(request: bytes, context: grpc.aio.ServicerContext):  # type: ignore[no-untyped-def]
+    async def stream(request: bytes,
+                     context: grpc.aio.ServicerContext) -> AsyncIterator[bytes]:
         for _ in range(int(request or b"0")):
             yield message
 
@@ -202,7 +206,7 @@ def _publish_request() -> bytes:
 def main() -> None:
     header("floors: the stack alone on this machine, beside router-ext")
     raw, bare = sqlite_floor(indexes=True), sqlite_floor(indexes=False)
-    ours = _writer_rate()
+    ours = writer_rate()
     print(f"SQLite 1 KB rows, 1,000/transaction: raw with our indexes {raw:,.0f} rows/s, "
           f"raw without indexes {bare:,.0f} rows/s; router-ext writer {ours:,.0f} rows/s "
           f"({ours / raw:.0%} of raw)  {load_average()}", flush=True)

@@ -6,7 +6,8 @@ PublishBatch (several batches in flight per client) and PublishStream (one ack p
 
     .venv/bin/python bench/bench_grpc_ingest.py [--events 200000] [--mode batch|stream|both]
         [--random-uids]
-    .venv/bin/python bench/bench_grpc_ingest.py --mode ratio   # beside raw sqlite3, one run
+    .venv/bin/python bench/bench_grpc_ingest.py --mode ratio   # beside raw sqlite3 and the
+        # writer alone, in one run
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import time
 from typing import Any
 
 import httpx
-from bench_floors import load_average, sqlite_floor
+from bench_floors import load_average, sqlite_floor, writer_rate
 from common import (
     batch_bytes,
     bench_server,
@@ -100,9 +101,14 @@ def bench_ratio(events: int, clients: int, batch_size: int, inflight: int) -> No
     raw = sqlite_floor(indexes=True, per_transaction=batch_size)
     print(f"raw sqlite3   {raw:>9,.0f} rows/s  executemany, {batch_size}/transaction, the "
           f"events table with its indexes, WAL + synchronous=NORMAL  {load_average()}", flush=True)
-    ours = bench_batch(events, clients, batch_size, inflight)
-    print(f"PublishBatch / raw sqlite3 = {ours / raw:.0%}  ({ours:,.0f} / {raw:,.0f})  "
+    alone = writer_rate(per_transaction=batch_size)
+    print(f"writer alone  {alone:>9,.0f} rows/s  the same rows through router-ext's writer in "
+          f"this process (dedup, ids, sessions fold, counts; no gRPC, no validation)  "
           f"{load_average()}", flush=True)
+    ours = bench_batch(events, clients, batch_size, inflight)
+    print(f"PublishBatch / raw sqlite3 = {ours / raw:.0%}  ({ours:,.0f} / {raw:,.0f}); "
+          f"writer alone / raw sqlite3 = {alone / raw:.0%}; PublishBatch / writer alone = "
+          f"{ours / alone:.0%}  {load_average()}", flush=True)
 
 
 def bench_stream(events: int, clients: int) -> None:
