@@ -79,16 +79,18 @@ def sqlite_floor(indexes: bool, per_transaction: int = 1000) -> float:
         return ROWS / (time.perf_counter() - started)
 
 
-def writer_rate(per_transaction: int = 1000) -> float:
+def writer_rate(per_transaction: int = 1000, in_flight: int = 1) -> tuple[float, float]:
     """Rows/s of router-ext's writer alone (dedup, ids, sessions fold, counts), in this process,
-    with the rows sqlite_floor inserts, `per_transaction` a batch; nothing else is timed."""
+    with the rows sqlite_floor inserts, `per_transaction` a batch and `in_flight` batches
+    waiting at once (the writer merges waiting batches, as it does for clients' concurrent
+    calls); nothing else is timed. Returns (rows/s, rows per committed transaction)."""
     from router_ext.ingest.normalize import build_row
     from router_ext.runtime import RouterExt
     from router_ext.settings import Settings
 
     payload = json.loads(payload_json())
 
-    async def run(url: str) -> float:
+    async def run(url: str) -> tuple[float, float]:
         core = RouterExt(Settings().with_(database_url=url))
         await core.start()
         batches = [[build_row(source_app="bench", session_id=f"s{n % 50}",
@@ -96,12 +98,19 @@ def writer_rate(per_transaction: int = 1000) -> float:
                               payload_text=json.dumps(payload), tool_name="Bash")
                     for n in range(b, b + per_transaction)]
                    for b in range(0, ROWS, per_transaction)]
+        sizes: list[int] = []
+        core.writer.on_transaction = lambda rows, _seconds: sizes.append(rows)
+        slots = asyncio.Semaphore(in_flight)
+
+        async def one(batch: list[dict[str, object]]) -> None:
+            async with slots:
+                await core.writer.insert(batch)
+
         started = time.perf_counter()
-        for batch in batches:
-            await core.writer.insert(batch)
+        await asyncio.gather(*(one(batch) for batch in batches))
         rate = ROWS / (time.perf_counter() - started)
         await core.stop()
-        return rate
+        return rate, sum(sizes) / max(len(sizes), 1)
 
     with tempfile.TemporaryDirectory() as tmp:
         return asyncio.run(run(f"sqlite:///{tmp}/writer.db"))
@@ -206,7 +215,7 @@ def _publish_request() -> bytes:
 def main() -> None:
     header("floors: the stack alone on this machine, beside router-ext")
     raw, bare = sqlite_floor(indexes=True), sqlite_floor(indexes=False)
-    ours = writer_rate()
+    ours, _ = writer_rate()
     print(f"SQLite 1 KB rows, 1,000/transaction: raw with our indexes {raw:,.0f} rows/s, "
           f"raw without indexes {bare:,.0f} rows/s; router-ext writer {ours:,.0f} rows/s "
           f"({ours / raw:.0%} of raw)  {load_average()}", flush=True)

@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 from bench_floors import load_average, sqlite_floor, writer_rate
+from bench_http_wrk import writer_totals
 from common import (
     batch_bytes,
     bench_server,
@@ -88,8 +89,10 @@ def bench_batch(events: int, clients: int, batch_size: int, inflight: int) -> fl
         cpu = cpu_seconds(server.proc.pid) - cpu0
         rss, peak = rss_mb(server.proc.pid)
         stored = httpx.get(f"{server.url}/health", timeout=10).json()["last_event_id"]
+        written = writer_totals([server.url])
+    size = f"{written[1] / max(written[0], 1):,.0f} rows a transaction  " if written else ""
     print(f"PublishBatch  {acked:>8} events  {acked / elapsed:>9,.0f} events/s  "
-          f"batch={batch_size} clients={clients} inflight={inflight}  "
+          f"batch={batch_size} clients={clients} inflight={inflight}  {size}"
           f"call p50={percentile(lat, 50) * 1000:.1f} ms p99={percentile(lat, 99) * 1000:.1f} ms  "
           f"stored={stored}  server CPU={cpu / acked * 1e6:.0f} us/event  "
           f"server RSS={rss:.0f} MB (peak {peak:.0f})  {load_average()}", flush=True)
@@ -101,10 +104,11 @@ def bench_ratio(events: int, clients: int, batch_size: int, inflight: int) -> No
     raw = sqlite_floor(indexes=True, per_transaction=batch_size)
     print(f"raw sqlite3   {raw:>9,.0f} rows/s  executemany, {batch_size}/transaction, the "
           f"events table with its indexes, WAL + synchronous=NORMAL  {load_average()}", flush=True)
-    alone = writer_rate(per_transaction=batch_size)
+    alone, size = writer_rate(per_transaction=batch_size, in_flight=clients * inflight)
     print(f"writer alone  {alone:>9,.0f} rows/s  the same rows through router-ext's writer in "
-          f"this process (dedup, ids, sessions fold, counts; no gRPC, no validation)  "
-          f"{load_average()}", flush=True)
+          f"this process, {clients * inflight} batches in flight as PublishBatch has, "
+          f"{size:,.0f} rows a transaction (dedup, ids, sessions fold, counts; no gRPC, no "
+          f"validation)  {load_average()}", flush=True)
     ours = bench_batch(events, clients, batch_size, inflight)
     print(f"PublishBatch / raw sqlite3 = {ours / raw:.0%}  ({ours:,.0f} / {raw:,.0f}); "
           f"writer alone / raw sqlite3 = {alone / raw:.0%}; PublishBatch / writer alone = "

@@ -4,13 +4,15 @@ wrk is a C load generator: at these rates it takes about a tenth of a core, so t
 are left to the server, unlike the Python clients of bench_http_events.py. Each round runs
 `wrk -c CONNECTIONS` for SECONDS against router-ext, then against the peer when one is given,
 and prints events/s, p50/p99, the server's CPU per event and how busy the whole machine was;
-for router-ext also the CPU per event of its event loop's thread and of its other threads (the
-writer's, mostly), and its writer's rows and time per transaction over the round (/metrics).
+for router-ext also the CPU per event of its event loop's thread, of its busiest other thread
+(the writer's, under this load) and of the rest, and its writer's rows and time per
+transaction over the round (from /metrics).
 
 `--independent N` adds a round against N router-ext servers at once, each with its own
 database and its own wrk taking CONNECTIONS/N: nothing is shared, so their sum is the most
 that splitting the work over N processes could take on this machine, before any cost of
-sharing the one database, the live bus or the relay between them.
+sharing the one database, the live bus or the relay between them. Its p50 and p99 are the
+worse of the N wrk runs'.
 
     .venv/bin/python bench/bench_http_wrk.py [--rounds 3] [--seconds 15] [--connections 32]
         [--ws-clients 10] [--independent 2] [--peer-url http://127.0.0.1:4000 --peer-pid PID]
@@ -37,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from common import bench_server, cpu_seconds, header, load_average, rss_mb
+from common import bench_server, cpu_seconds, header, load_average, rss_mb, thread_cpu_seconds
 
 SCRIPT = Path(__file__).with_name("post_events.lua")
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
@@ -111,20 +113,52 @@ def writer_totals(urls: list[str]) -> tuple[float, float, float] | None:
     return count, rows, seconds
 
 
-def cpu_of(target: Target) -> tuple[float, float]:
-    """(all threads, event-loop threads) CPU seconds of a target's processes so far; the
-    loop's is 0 for a server that is not router-ext's (its threads are not known)."""
+def cpu_of(target: Target) -> tuple[float, dict[tuple[int, int], float]]:
+    """CPU seconds of a target's processes so far: all threads, and for router-ext each
+    thread by (process, thread) id (none for a peer, whose threads mean nothing here)."""
     pids = [pid for pid in target.pids if pid]
-    whole = sum(cpu_seconds(pid) for pid in pids)
-    loop = sum(cpu_seconds(pid, thread=pid) for pid in pids) if target.ours else 0.0
-    return whole, loop
+    threads = ({(pid, tid): cpu for pid in pids for tid, cpu in thread_cpu_seconds(pid).items()}
+               if target.ours else {})
+    return sum(cpu_seconds(pid) for pid in pids), threads
+
+
+def thread_split(target: Target, before: dict[tuple[int, int], float],
+                 after: dict[tuple[int, int], float]) -> tuple[float, float]:
+    """(event loop, busiest other thread) CPU seconds over a round, added over the target's
+    processes: the loop runs on each process's main thread, and under POST load the one other
+    thread that works is the writer's."""
+    loop = busiest = 0.0
+    for pid in (p for p in target.pids if p):
+        spent = {tid: cpu - before.get((p, tid), 0.0)
+                 for (p, tid), cpu in after.items() if p == pid}
+        loop += spent.pop(pid, 0.0)
+        busiest += max(spent.values(), default=0.0)
+    return loop, busiest
 
 
 def wrk(url: str, connections: int, seconds: int) -> subprocess.Popen[str]:
     """Start one wrk posting the benchmark body to url/events."""
     return subprocess.Popen(
         ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "--latency",
-         "-s", str(SCRIPT), f"{url}/events"], stdout=subprocess.PIPE, text=True)
+         "-s", str(SCRIPT), f"{url}/events"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def run_wrk(urls: list[str], connections: int, seconds: int) -> list[str]:
+    """One wrk per url at once, `connections` each; their outputs. A wrk that fails or hangs
+    fails the round, and none is left running."""
+    runs = [wrk(url, connections, seconds) for url in urls]
+    try:
+        outs = [run.communicate(timeout=seconds + 60) for run in runs]
+    finally:
+        for run in runs:
+            if run.poll() is None:
+                run.kill()
+                run.wait()
+    failed = [err for run, (_, err) in zip(runs, outs, strict=True) if run.returncode]
+    if failed:
+        raise RuntimeError(f"wrk failed: {failed}")
+    return [out for out, _ in outs]
 
 
 def combined(rows: list[dict[str, float]]) -> dict[str, float]:
@@ -142,19 +176,18 @@ def load_round(target: Target, seconds: int, connections: int) -> dict[str, floa
     between them), with the servers' and the machine's CPU around it, and for router-ext its
     writers' transactions (rows in each, time to commit each)."""
     writer0 = writer_totals(target.urls) if target.ours else None
-    cpu0, loop0 = cpu_of(target)
+    cpu0, threads0 = cpu_of(target)
     busy0, total0 = machine_busy()
-    runs = [wrk(url, connections // len(target.urls), seconds) for url in target.urls]
-    outs = [run.communicate(timeout=seconds + 60)[0] for run in runs]
-    if any(run.returncode for run in runs):
-        raise RuntimeError(f"wrk failed against {target.name}:\n{outs}")
+    outs = run_wrk(target.urls, connections // len(target.urls), seconds)
     busy1, total1 = machine_busy()
     row = combined([parse_wrk(out) for out in outs])
     ok = row["requests"] - row["failed"]
-    cpu1, loop1 = cpu_of(target)
+    cpu1, threads1 = cpu_of(target)
     row["cpu_us"] = (cpu1 - cpu0) / max(ok, 1) * 1e6 if any(target.pids) else float("nan")
     if target.ours:
-        row["loop_us"] = (loop1 - loop0) / max(ok, 1) * 1e6
+        loop, busiest = thread_split(target, threads0, threads1)
+        row["loop_us"], row["busiest_us"] = (loop / max(ok, 1) * 1e6,
+                                             busiest / max(ok, 1) * 1e6)
     row["machine"] = 100 * os.cpu_count() * (busy1 - busy0) / max(total1 - total0, 1)  # type: ignore[operator]
     writer1 = writer_totals(target.urls) if writer0 is not None else None
     if writer0 is not None and writer1 is not None:
@@ -207,8 +240,9 @@ def _threads(row: dict[str, float]) -> str:
     """router-ext's CPU per event split by thread, or nothing for a peer."""
     if "loop_us" not in row:
         return ""
-    return (f" (event loop {row['loop_us']:.0f}, other threads "
-            f"{row['cpu_us'] - row['loop_us']:.0f})")
+    rest = max(0.0, row["cpu_us"] - row["loop_us"] - row["busiest_us"])  # no "-0" from rounding
+    return (f" (event loop {row['loop_us']:.0f}, busiest other thread "
+            f"{row['busiest_us']:.0f}, rest {rest:.0f})")
 
 
 def report(target: Target) -> str:
@@ -287,9 +321,13 @@ def main() -> None:
                         "http://127.0.0.1:4000")
     parser.add_argument("--peer-pid", type=int, help="the peer's process id, for its CPU")
     args = parser.parse_args()
-    if args.independent > 1 and args.ws_clients:
-        # The viewers would see one of the N servers while wrk's counts are all of them.
-        parser.error("--independent measures POST alone; run it without --ws-clients")
+    if args.independent:
+        if args.independent < 2 or args.connections % args.independent:
+            parser.error("--independent N takes N >= 2 dividing --connections (each server "
+                         "gets an equal share)")
+        if args.ws_clients:
+            # The viewers would see one of the N servers while wrk's counts are all of them.
+            parser.error("--independent measures POST alone; run it without --ws-clients")
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not on PATH (Debian: apt-get install wrk)")
     header(f"POST /events under wrk, ~1 KB bodies, {args.connections} keep-alive connections"

@@ -15,7 +15,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -83,10 +83,22 @@ def rss_mb(pid: int) -> tuple[float, float]:
     return fields.get("VmRSS", 0.0), fields.get("VmHWM", 0.0)
 
 
-def cpu_seconds(pid: int, thread: int | None = None) -> float:
-    """User + system CPU time a process (all its threads) has used, from /proc; with `thread`,
-    only that thread's (the main thread's id is the process id)."""
-    path = f"/proc/{pid}/stat" if thread is None else f"/proc/{pid}/task/{thread}/stat"
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process (all its threads) has used, from /proc."""
+    return _stat_cpu(f"/proc/{pid}/stat")
+
+
+def thread_cpu_seconds(pid: int) -> dict[int, float]:
+    """CPU time each live thread of a process has used, by thread id (the main thread's id is
+    the process id)."""
+    out: dict[int, float] = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with suppress(OSError):  # a thread that ended meanwhile
+            out[int(tid)] = _stat_cpu(f"/proc/{pid}/task/{tid}/stat")
+    return out
+
+
+def _stat_cpu(path: str) -> float:
     with open(path) as fh:
         fields = fh.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
