@@ -93,6 +93,15 @@ class _Op:
     future: asyncio.Future[Any]
 
 
+def _told(what: str, callback: Callable[..., None], *args: Any) -> None:
+    """Call a listener or observer after commit; its bug is logged and must not stop the
+    writer, fail a caller or keep the listeners after it from being told."""
+    try:
+        callback(*args)
+    except Exception:
+        log.exception("%s %r failed", what, callback)
+
+
 class Writer:
     """Owns every write. Start with :meth:`start`, stop (draining) with :meth:`stop`."""
 
@@ -259,21 +268,14 @@ class Writer:
         self._announce(Committed([StoredEvent(row, "update") for row in updated]))
 
     def _observe(self, rows: int, seconds: float) -> None:
-        if self.on_transaction is None:
-            return
-        try:
-            self.on_transaction(rows, seconds)
-        except Exception:  # an observer's bug must not stop the writer
-            log.exception("transaction observer %r failed", self.on_transaction)
+        if self.on_transaction is not None:
+            _told("transaction observer", self.on_transaction, rows, seconds)
 
     def _announce(self, batch: Committed) -> None:
         if not batch.events:
             return
         for listener in self.listeners:
-            try:
-                listener(batch)
-            except Exception:  # a listener's bug must not stop the writer
-                log.exception("commit listener %r failed", listener)
+            _told("commit listener", listener, batch)
 
     # -- on the writer thread ---------------------------------------------------------------
 
