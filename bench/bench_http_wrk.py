@@ -61,6 +61,11 @@ class Target:
         """The first server's address (the one the WebSocket clients watch)."""
         return self.urls[0]
 
+    @property
+    def known_pids(self) -> list[int]:
+        """The processes whose CPU can be read (a peer's pid is optional)."""
+        return [pid for pid in self.pids if pid]
+
 
 def machine_busy() -> tuple[int, int]:
     """(busy, total) jiffies of all cores since boot, from /proc/stat."""
@@ -116,7 +121,7 @@ def writer_totals(urls: list[str]) -> tuple[float, float, float] | None:
 def cpu_of(target: Target) -> tuple[float, dict[tuple[int, int], float]]:
     """CPU seconds of a target's processes so far: all threads, and for router-ext each
     thread by (process, thread) id (none for a peer, whose threads mean nothing here)."""
-    pids = [pid for pid in target.pids if pid]
+    pids = target.known_pids
     threads = ({(pid, tid): cpu for pid in pids for tid, cpu in thread_cpu_seconds(pid).items()}
                if target.ours else {})
     return sum(cpu_seconds(pid) for pid in pids), threads
@@ -128,7 +133,7 @@ def thread_split(target: Target, before: dict[tuple[int, int], float],
     processes: the loop runs on each process's main thread, and under POST load the one other
     thread that works is the writer's."""
     loop = busiest = 0.0
-    for pid in (p for p in target.pids if p):
+    for pid in target.known_pids:
         spent = {tid: cpu - before.get((p, tid), 0.0)
                  for (p, tid), cpu in after.items() if p == pid}
         loop += spent.pop(pid, 0.0)
@@ -183,7 +188,7 @@ def load_round(target: Target, seconds: int, connections: int) -> dict[str, floa
     row = combined([parse_wrk(out) for out in outs])
     ok = row["requests"] - row["failed"]
     cpu1, threads1 = cpu_of(target)
-    row["cpu_us"] = (cpu1 - cpu0) / max(ok, 1) * 1e6 if any(target.pids) else float("nan")
+    row["cpu_us"] = (cpu1 - cpu0) / max(ok, 1) * 1e6 if target.known_pids else float("nan")
     if target.ours:
         loop, busiest = thread_split(target, threads0, threads1)
         row["loop_us"], row["busiest_us"] = (loop / max(ok, 1) * 1e6,

@@ -28,11 +28,13 @@ import threading
 import time
 from typing import Any
 
-from bench_writer_steps import _chain, rows
+from bench_writer_steps import rows, use_steps
 from common import header, load_average
 
-# Python's default, the server's own (serve.SWITCH_INTERVAL_SECONDS), and two shorter ones.
-SWITCH_INTERVALS = (0.005, 0.001, 0.0002, 0.00005)
+from router_ext.serve import SWITCH_INTERVAL_SECONDS
+
+# Python's default, the server's own, and two shorter ones.
+SWITCH_INTERVALS = (0.005, SWITCH_INTERVAL_SECONDS, 0.0002, 0.00005)
 
 
 class Spinner:
@@ -64,7 +66,7 @@ async def _transactions(url: str, variant: str, batches: list[list[dict[str, Any
 
     core = RouterExt(Settings().with_(database_url=url))
     await core.start()
-    _chain(core, variant)
+    use_steps(core, variant)
     writer = core.writer
     writer.checkpoint_seconds = 0.0  # the WAL copy is not part of a transaction
     writer.gather_seconds = 0.0  # nor the pause for more rows before a small batch
@@ -72,6 +74,7 @@ async def _transactions(url: str, variant: str, batches: list[list[dict[str, Any
     statements: list[str] = []
     if not busy:  # sqlite3 calls the trace callback under the lock: counted alone only
         driver = writer._conn.connection.driver_connection  # type: ignore[union-attr]
+        assert driver is not None  # the insert above opened it
         await asyncio.get_running_loop().run_in_executor(
             writer._thread, driver.set_trace_callback, statements.append)
     times = []

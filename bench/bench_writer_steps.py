@@ -46,7 +46,9 @@ def rows(count: int, sessions: int = 50) -> list[dict[str, Any]]:
     return out
 
 
-def _chain(core: Any, variant: str) -> None:
+def use_steps(core: Any, variant: str) -> None:
+    """Leave the writer's in-transaction chain whole ("full"), without the hourly counts ("no
+    counts"), or with no step at all ("no steps")."""
     step = core.writer.in_transaction
     if variant == "no counts":
         core.writer.in_transaction = step.inner
@@ -61,7 +63,7 @@ async def _measure(url: str, variant: str, batches: list[list[dict[str, Any]]]
 
     core = RouterExt(Settings().with_(database_url=url))
     await core.start()
-    _chain(core, variant)
+    use_steps(core, variant)
     count = sum(len(b) for b in batches)
     cpu0, wall0 = time.process_time(), time.perf_counter()
     for batch in batches:
